@@ -1,0 +1,1 @@
+"""Teams, users, and the API tokens people and tools use to act as a user."""

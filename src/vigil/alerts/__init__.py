@@ -1,0 +1,1 @@
+"""Alerts: what monitoring tools tell us, deduplicated by key, with their severity."""

@@ -1,0 +1,48 @@
+"""Dedup keys and grouping keys: pure, stable functions of an alert's labels."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+ALL_LABELS = "..."  # Alertmanager's group_by: ['...'] — every label, i.e. one group per alert
+
+
+def label_fingerprint(labels: Mapping[str, str]) -> str:
+    """A 16-hex-digit identity of a label set, independent of key order (like Alertmanager's)."""
+    canonical = orjson.dumps(sorted(labels.items()))
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def group_key_for(
+    *,
+    mode: str,
+    group_by: Sequence[str],
+    labels: Mapping[str, str],
+    sent_group_key: str | None,
+    dedup_key: str,
+) -> str | None:
+    """Which incident group an alert belongs to; None means it always opens its own incident.
+
+    - ``none``: every alert is its own incident.
+    - ``labels``: the values of the ``group_by`` labels (missing labels count as empty); an empty
+      list puts every alert of the service in one group, ``...`` groups by the whole label set.
+    - ``as_sent``: the sender's group (Alertmanager's groupKey), else the alert itself.
+    """
+    if mode == "none":
+        return None
+    if mode == "as_sent":
+        return _bounded(f"sent:{sent_group_key}" if sent_group_key else f"alert:{dedup_key}")
+    if ALL_LABELS in group_by:
+        return f"labels:{label_fingerprint(labels)}"
+    pairs = ",".join(f"{name}={labels.get(name, '')!r}" for name in sorted(set(group_by)))
+    return _bounded(f"labels:{{{pairs}}}")
+
+
+def _bounded(key: str, limit: int = 512) -> str:
+    """Keep group keys readable when short and a fixed-size hash when long."""
+    if len(key) <= limit:
+        return key
+    return f"{key[: limit - 70]}#{hashlib.sha256(key.encode()).hexdigest()}"

@@ -1,0 +1,65 @@
+"""ORM row for an alert; one firing alert per (service, dedup key) is enforced by the database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vigil.storage.base import Base
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # The backstop for dedup under concurrency: at most one firing alert per key and service.
+        sa.Index(
+            "uq_alerts_open_dedup_key",
+            "service_id",
+            "dedup_key",
+            unique=True,
+            sqlite_where=sa.text("status = 'firing'"),
+            postgresql_where=sa.text("status = 'firing'"),
+        ),
+        sa.Index("ix_alerts_incident_id", "incident_id"),
+        sa.Index(
+            "ix_alerts_expires_at",
+            "expires_at",
+            sqlite_where=sa.text("status = 'firing' AND expires_at IS NOT NULL"),
+            postgresql_where=sa.text("status = 'firing' AND expires_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"))
+    incident_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+    dedup_key: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16), default=AlertStatus.FIRING)
+    summary: Mapped[str] = mapped_column(sa.String(1024))
+    severity: Mapped[str] = mapped_column(sa.String(8))
+    source: Mapped[str] = mapped_column(sa.String(255), default="")
+    integration_type: Mapped[str] = mapped_column(sa.String(32))
+    labels: Mapped[dict[str, str]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    links: Mapped[list[Any]] = mapped_column(default=list)
+    group_key: Mapped[str | None] = mapped_column(sa.String(1024))
+    starts_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    # Prometheus semantics: a firing alert not refreshed before expires_at resolves by itself.
+    expires_at: Mapped[datetime | None]
+    event_count: Mapped[int] = mapped_column(default=1)
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    # The last payload received, for debugging a sender; capped in size at ingest.
+    raw_payload: Mapped[dict[str, Any] | None]

@@ -1,0 +1,63 @@
+"""The ASGI app factory: `create_app()` wires settings, database, clock and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vigil import __version__
+from vigil.api import accounts, health, incidents, integrations, services
+from vigil.api.errors import install_error_handlers
+from vigil.clock import Clock, SystemClock
+from vigil.config import Settings, get_settings
+from vigil.engine.runner import EmbeddedWorker, Engine
+from vigil.storage.db import Database
+from vigil.web import views
+
+DESCRIPTION = """
+Vigil takes alerts from the tools you already run and turns them into incidents.
+
+Authenticate REST calls with `Authorization: Bearer <token>` (`vigil token create`).
+Inbound integrations authenticate by the integration key in their URL or body.
+Every error is JSON: `{"error": "...", "field": "..."}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    embedded_worker: bool = False,
+) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if embedded_worker:
+            worker = EmbeddedWorker(Engine(db, clock), interval=settings.worker_interval_seconds)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Vigil",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.clock = clock
+    install_error_handlers(app)
+    for module in (health, integrations, incidents, services, accounts, views):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,122 @@
+"""Every error becomes a JSON body that names the field: domain errors, bad requests, and the
+database trouble that senders should retry (503). Never a 500 for bad input."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vigil.errors import VigilError
+
+log = logging.getLogger("vigil.api")
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, for a person."},
+        "field": {"type": "string", "description": "The input field at fault, when there is one."},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["error"],
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the error bodies a route can answer with."""
+    descriptions = {
+        400: "Malformed request",
+        401: "Missing, wrong or revoked API token",
+        403: "Your role does not allow this",
+        404: "Not found",
+        409: "The current state refuses this change",
+        413: "Body over 1 MiB",
+        415: "Body is not JSON",
+        422: "Invalid input; `field` names it",
+        503: "Temporary trouble (database unavailable or busy); retry",
+    }
+    return {
+        code: {
+            "description": descriptions[code],
+            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+        }
+        for code in codes
+    }
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(VigilError)
+    async def _vigil_error(_request: Request, exc: VigilError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_of(tuple(err.get("loc", ()))), "message": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+        if first["message"].startswith("JSON decode error"):
+            first = {"field": "body", "message": "malformed JSON"}
+            return JSONResponse(
+                {"error": "body: malformed JSON", "field": "body", "errors": [first]},
+                status_code=400,
+            )
+        return JSONResponse(
+            {
+                "error": f"{first['field']}: {first['message']}",
+                "field": first["field"],
+                "errors": errors,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race with a concurrent writer: the request can succeed if sent again.
+        log.warning("integrity conflict, asking the client to retry: %s", exc.orig)
+        return JSONResponse(
+            {"error": "a concurrent change conflicted with this one; retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return JSONResponse(
+            {"error": "the database is unavailable or busy; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:
+        log.exception("database error")
+        return JSONResponse(
+            {"error": "the database refused the request; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )

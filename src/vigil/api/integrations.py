@@ -1,0 +1,296 @@
+"""Inbound endpoints: each authenticates by integration key, answers as its senders expect, and
+sends its 2xx only after the alerts are committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from vigil.alerts.events import AlertEvent
+from vigil.errors import NotFound, ValidationFailed, VigilError
+from vigil.integrations.alertmanager import parse_webhook
+from vigil.integrations.generic import parse_generic
+from vigil.integrations.ingest import IngestResult, ingest
+from vigil.integrations.pagerduty import parse_alert_event, parse_change_event
+from vigil.integrations.prometheus import parse_postable_alerts
+from vigil.services import service as services
+from vigil.services.models import ChangeEvent
+from vigil.storage.db import Database
+
+router = APIRouter(tags=["integrations"])
+
+_ACCEPTED = {"description": "Accepted and committed"}
+_BAD = {"description": "Invalid payload; `field` names the fault. Never retried by senders."}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _BAD,
+    404: {"description": "Unknown or revoked integration key"},
+    413: {"description": "Body over 1 MiB"},
+    415: {"description": "Body is not JSON"},
+    503: {"description": "Temporary trouble; senders retry"},
+}
+
+
+class PayloadTooLarge(VigilError):
+    status_code = 413
+
+
+class UnsupportedMediaType(VigilError):
+    status_code = 415
+
+
+async def read_json(request: Request) -> tuple[Any, int]:
+    """The parsed JSON body and its size, refusing non-JSON and bodies over the limit."""
+    limit: int = request.app.state.settings.max_body_bytes
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type.lower():
+        raise UnsupportedMediaType(
+            f"content-type must be application/json, not {content_type or 'missing'!r}",
+            field="content-type",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is over the {limit} byte limit", field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"body is over the {limit} byte limit", field="body")
+    try:
+        return orjson.loads(body), len(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationFailed(f"body: malformed JSON ({exc.msg})", field="body") from exc
+
+
+def _commit_ingest(
+    db: Database, key: str, events: list[AlertEvent], clock_now: Callable[[], Any]
+) -> IngestResult:
+    with db.unit_of_work() as session:
+        service = services.service_for_key(session, key=key)
+        return ingest(session, service=service, events=events, now=clock_now())
+
+
+async def _ingest(
+    request: Request, key: str, parse: Callable[[Any, int], list[AlertEvent]]
+) -> IngestResult | JSONResponse:
+    """Parse, then ingest in one transaction; integration errors answer 400 rather than 422."""
+    app = request.app
+    try:
+        body, size = await read_json(request)
+        events = parse(body, size)
+        return await run_in_threadpool(
+            _commit_ingest, app.state.db, key, events, app.state.clock.now
+        )
+    except ValidationFailed as exc:
+        return JSONResponse(exc.to_dict(), status_code=400)
+    except (NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+
+def _raw_limit(request: Request) -> int:
+    limit: int = request.app.state.settings.raw_payload_limit_bytes
+    return limit
+
+
+@router.post(
+    "/integrations/alertmanager/{key}",
+    status_code=200,
+    responses={200: _ACCEPTED, **_ERRORS},
+    summary="Prometheus Alertmanager webhook (payload version 4)",
+)
+async def alertmanager_webhook(key: str, request: Request) -> Response:
+    limit = _raw_limit(request)
+    outcome = await _ingest(
+        request,
+        key,
+        lambda body, size: parse_webhook(
+            body, integration_type="alertmanager", body_size=size, raw_limit=limit
+        ),
+    )
+    return outcome if isinstance(outcome, Response) else _accepted(outcome)
+
+
+@router.post(
+    "/integrations/grafana/{key}",
+    status_code=200,
+    responses={200: _ACCEPTED, **_ERRORS},
+    summary="Grafana alerting webhook contact point",
+)
+async def grafana_webhook(key: str, request: Request) -> Response:
+    limit = _raw_limit(request)
+    outcome = await _ingest(
+        request,
+        key,
+        lambda body, size: parse_webhook(
+            body, integration_type="grafana", body_size=size, raw_limit=limit
+        ),
+    )
+    return outcome if isinstance(outcome, Response) else _accepted(outcome)
+
+
+@router.post(
+    "/integrations/prometheus/{key}/api/v2/alerts",
+    status_code=200,
+    responses={200: {"description": "Accepted (empty body, as Alertmanager answers)"}, **_ERRORS},
+    summary="Prometheus alerts, sent straight to Vigil as to an Alertmanager (API v2)",
+)
+async def prometheus_alerts(key: str, request: Request) -> Response:
+    limit = _raw_limit(request)
+    clock = request.app.state.clock
+    outcome = await _ingest(
+        request,
+        key,
+        lambda body, size: parse_postable_alerts(
+            body, now=clock.now(), body_size=size, raw_limit=limit
+        ),
+    )
+    return outcome if isinstance(outcome, Response) else Response(status_code=200)
+
+
+@router.get("/integrations/prometheus/{key}/api/v2/status", include_in_schema=False)
+async def prometheus_status(key: str) -> dict[str, Any]:
+    """What Alertmanager clients probe; enough for Prometheus and amtool to see a live target."""
+    return {
+        "cluster": {"status": "disabled", "peers": []},
+        "versionInfo": {"version": "vigil", "branch": "", "revision": ""},
+        "config": {"original": ""},
+        "uptime": "",
+    }
+
+
+@router.get("/integrations/prometheus/{key}/-/healthy", include_in_schema=False)
+@router.get("/integrations/prometheus/{key}/-/ready", include_in_schema=False)
+async def prometheus_health(key: str) -> Response:
+    return Response("OK", media_type="text/plain")
+
+
+@router.post(
+    "/integrations/generic/{key}",
+    status_code=202,
+    responses={202: _ACCEPTED, **_ERRORS},
+    summary="Vigil's generic JSON: one event or a list",
+)
+async def generic_events(key: str, request: Request) -> Response:
+    limit = _raw_limit(request)
+    outcome = await _ingest(
+        request,
+        key,
+        lambda body, size: parse_generic(body, body_size=size, raw_limit=limit),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return JSONResponse(
+        {
+            "status": "accepted",
+            "dedup_keys": outcome.dedup_keys,
+            "incidents_opened": outcome.incidents_opened,
+        },
+        status_code=202,
+    )
+
+
+def _accepted(result: IngestResult) -> Response:
+    return JSONResponse(
+        {
+            "status": "success",
+            "alerts_created": result.alerts_created,
+            "alerts_updated": result.alerts_updated,
+            "alerts_resolved": result.alerts_resolved,
+        }
+    )
+
+
+def _pd_invalid(errors: list[str], field: str | None, status: int = 400) -> JSONResponse:
+    body: dict[str, Any] = {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": errors,
+    }
+    if field:
+        body["field"] = field
+    return JSONResponse(body, status_code=status)
+
+
+def _pd_errors(exc: VigilError) -> list[str]:
+    detailed = exc.extra.get("errors")
+    if detailed:
+        return [f"'{e['field']}': {e['message']}" for e in detailed]
+    return [exc.message]
+
+
+@router.post(
+    "/v2/enqueue",
+    status_code=202,
+    responses={
+        202: {"description": '`{"status":"success","message":"Event processed","dedup_key":…}`'},
+        400: {"description": '`{"status":"invalid event","message":…,"errors":[…]}`'},
+        413: {"description": "Body over 1 MiB"},
+        503: {"description": "Temporary trouble; clients retry"},
+    },
+    summary="PagerDuty Events API v2: trigger, acknowledge, resolve",
+)
+async def pagerduty_enqueue(request: Request) -> Response:
+    app = request.app
+    try:
+        body, size = await read_json(request)
+        routing_key, event = parse_alert_event(body, body_size=size, raw_limit=_raw_limit(request))
+        await run_in_threadpool(
+            _commit_ingest, app.state.db, routing_key, [event], app.state.clock.now
+        )
+    except ValidationFailed as exc:
+        return _pd_invalid(_pd_errors(exc), exc.field)
+    except NotFound:
+        return _pd_invalid(["'routing_key': unknown or revoked integration key"], "routing_key")
+    except (PayloadTooLarge, UnsupportedMediaType) as exc:
+        return _pd_invalid([exc.message], exc.field, status=exc.status_code)
+    return JSONResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
+        status_code=202,
+    )
+
+
+def _commit_change(db: Database, body: Any, now: Any) -> int:
+    change = parse_change_event(body)
+    with db.unit_of_work() as session:
+        service = services.service_for_key(session, key=change.routing_key)
+        row = ChangeEvent(
+            service_id=service.id,
+            summary=change.payload.summary,
+            source=change.payload.source,
+            occurred_at=change.payload.timestamp or now,
+            received_at=now,
+            details=change.payload.custom_details,
+            links=[link.model_dump() for link in change.links],
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+@router.post(
+    "/v2/change/enqueue",
+    status_code=202,
+    responses={202: {"description": "Change event recorded on the service's timeline"}},
+    summary="PagerDuty change events (deploys, config changes)",
+)
+async def pagerduty_change(request: Request) -> Response:
+    app = request.app
+    try:
+        body, _size = await read_json(request)
+        change_id = await run_in_threadpool(
+            _commit_change, app.state.db, body, app.state.clock.now()
+        )
+    except ValidationFailed as exc:
+        return _pd_invalid(_pd_errors(exc), exc.field)
+    except NotFound:
+        return _pd_invalid(["'routing_key': unknown or revoked integration key"], "routing_key")
+    except (PayloadTooLarge, UnsupportedMediaType) as exc:
+        return _pd_invalid([exc.message], exc.field, status=exc.status_code)
+    return JSONResponse(
+        {"status": "success", "message": "Change event processed", "id": f"chg_{change_id}"},
+        status_code=202,
+    )

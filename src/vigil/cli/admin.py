@@ -1,0 +1,204 @@
+"""Admin commands that act on the configured database: serve, worker, db, demo, token, user."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from vigil.accounts import service as accounts
+from vigil.accounts.models import Role
+from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
+from vigil.api.app import create_app
+from vigil.cli.demo import has_data, seed
+from vigil.cli.output import console, print_json, table
+from vigil.clock import SystemClock
+from vigil.config import Settings, get_settings
+from vigil.engine.runner import Engine
+from vigil.services.snippets import integration_urls
+from vigil.storage import migrate
+from vigil.storage.db import Database
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+
+
+def _database(settings: Settings, *, check: bool = True) -> Database:
+    db = Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    if check:
+        migrate.check_schema(db.engine)
+    return db
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the engine in this process.")
+    ] = False,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the API, the integrations and the web UI (with an embedded worker by default)."""
+    settings = get_settings()
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    db = _database(settings)
+    app = create_app(settings, db=db, embedded_worker=not no_worker)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+def worker(
+    interval: Annotated[
+        float | None, typer.Option(help="Seconds between cycles (VIGIL_WORKER_INTERVAL_SECONDS).")
+    ] = None,
+) -> None:
+    """Run the engine alone; run as many as you like on PostgreSQL."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    engine = Engine(_database(settings), SystemClock())
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"vigil worker {engine.holder} running; Ctrl-C stops it")
+    engine.run_forever(interval=interval or settings.worker_interval_seconds, stop=stop)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database to the latest schema (or to REVISION)."""
+    settings = get_settings()
+    migrate.upgrade(settings.resolved_database_url, revision)
+    console.print(f"database at {migrate.head_revision() if revision == 'head' else revision}")
+
+
+def demo(
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when the database has users already.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Seed demo data: a team, three users, two services with keys, and a saved API token."""
+    settings = get_settings()
+    db = _database(settings)
+    now = SystemClock().now()
+    with db.unit_of_work() as session:
+        if has_data(session):
+            if if_empty:
+                return
+            raise typer.BadParameter("the database has data already; demo seeds an empty one")
+        result = seed(session, now=now)
+    _save_cli_token(settings, result.token)
+    if json_output:
+        print_json({"token": result.token, "admin": result.admin_email, "keys": result.keys})
+        return
+    console.print("[bold]Demo data created.[/bold]")
+    console.print(f"API token for {result.admin_email} (shown once, saved for the CLI):")
+    console.print(f"  {result.token}")
+    for service_name, keys in result.keys.items():
+        for kind, key in keys.items():
+            url = integration_urls(settings.base_url, key)[kind]
+            console.print(
+                f"  {service_name} [{kind}] {url}" + (f"  key={key}" if kind == "pagerduty" else "")
+            )
+
+
+def _save_cli_token(settings: Settings, token: str) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.cli_token_file.write_text(token)
+    settings.cli_token_file.chmod(0o600)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="User id, email, or the name before the @.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    save: Annotated[bool, typer.Option(help="Save it for this machine's CLI.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create an API token; it is printed once and stored only as a hash."""
+    settings = get_settings()
+    db = _database(settings)
+    with db.unit_of_work() as session:
+        owner = accounts.find_user(session, ref=user)
+        token, plain = accounts.create_token(
+            session, user_id=owner.id, name=name, now=SystemClock().now()
+        )
+        read = TokenRead.model_validate(token)
+    if save:
+        _save_cli_token(settings, plain)
+    if json_output:
+        print_json({**read.model_dump(mode="json"), "token": plain})
+    else:
+        console.print(plain)
+
+
+@token_app.command("list")
+def token_list(json_output: JsonOption = False) -> None:
+    """Every API token (never the token itself)."""
+    db = _database(get_settings())
+    with db.read_session() as session:
+        tokens = [TokenRead.model_validate(t) for t in accounts.list_tokens(session)]
+    if json_output:
+        print_json([t.model_dump(mode="json") for t in tokens])
+        return
+    table(
+        "API tokens",
+        ["id", "user", "name", "prefix", "created", "last used", "revoked"],
+        [
+            (t.id, t.user_id, t.name, t.prefix + "…", t.created_at, t.last_used_at, t.revoked_at)
+            for t in tokens
+        ],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, json_output: JsonOption = False) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+    db = _database(get_settings())
+    with db.unit_of_work() as session:
+        token = TokenRead.model_validate(
+            accounts.revoke_token(session, token_id=token_id, actor=None, now=SystemClock().now())
+        )
+    if json_output:
+        print_json(token.model_dump(mode="json"))
+    else:
+        console.print(f"token {token.id} ({token.name}) revoked")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Email address (unique).")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    role: Annotated[Role, typer.Option(help="admin, responder or observer.")] = Role.RESPONDER,
+    time_zone: Annotated[str, typer.Option(help="IANA time zone.")] = "UTC",
+    json_output: JsonOption = False,
+) -> None:
+    """Create a user."""
+    db = _database(get_settings())
+    with db.unit_of_work() as session:
+        data = UserCreate(name=name, email=email, role=role, time_zone=time_zone)
+        user = UserRead.model_validate(
+            accounts.create_user(session, data=data, now=SystemClock().now())
+        )
+    if json_output:
+        print_json(user.model_dump(mode="json"))
+    else:
+        console.print(f"user {user.id} {user.email} ({user.role}) created")

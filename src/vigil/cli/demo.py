@@ -1,0 +1,80 @@
+"""Demo data for `make run`: a team, three people, two services with keys, and an API token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.accounts import service as accounts
+from vigil.accounts.models import Role, User
+from vigil.accounts.schemas import TeamCreate, UserCreate
+from vigil.services import service as services
+from vigil.services.models import GroupingMode, IntegrationType
+from vigil.services.schemas import ServiceCreate
+
+
+@dataclass
+class DemoResult:
+    token: str
+    admin_email: str
+    keys: dict[str, dict[str, str]]
+
+
+def has_data(session: Session) -> bool:
+    return session.scalar(sa.select(sa.func.count()).select_from(User)) != 0
+
+
+def seed(session: Session, *, now: datetime) -> DemoResult:
+    """Create the demo; the caller commits."""
+    team = accounts.create_team(
+        session,
+        data=TeamCreate(name="Platform", description="Runs checkout", time_zone="Europe/Berlin"),
+        now=now,
+    )
+    people = [
+        ("Alice Admin", "alice@example.com", "Europe/Berlin", Role.ADMIN),
+        ("Bob Responder", "bob@example.com", "America/New_York", Role.RESPONDER),
+        ("Carol Observer", "carol@example.com", "Asia/Tokyo", Role.OBSERVER),
+    ]
+    users = [
+        accounts.create_user(
+            session,
+            data=UserCreate(name=name, email=email, time_zone=zone, role=role, team_ids=[team.id]),
+            now=now,
+        )
+        for name, email, zone, role in people
+    ]
+    keys: dict[str, dict[str, str]] = {}
+    for name, description, grouping, types in (
+        (
+            "checkout-api",
+            "The storefront's checkout API",
+            GroupingMode.LABELS,
+            [IntegrationType.GENERIC, IntegrationType.ALERTMANAGER, IntegrationType.PROMETHEUS],
+        ),
+        (
+            "payments-db",
+            "PostgreSQL behind payments",
+            GroupingMode.NONE,
+            [IntegrationType.PAGERDUTY, IntegrationType.GRAFANA],
+        ),
+    ):
+        service = services.create_service(
+            session,
+            data=ServiceCreate(
+                name=name,
+                description=description,
+                team_id=team.id,
+                grouping_mode=grouping,
+                integration_types=types,
+            ),
+            now=now,
+        )
+        keys[name] = {
+            k.type: k.key for k in services.list_integration_keys(session, service_id=service.id)
+        }
+    _token, plain = accounts.create_token(session, user_id=users[0].id, name="demo-cli", now=now)
+    return DemoResult(token=plain, admin_email=users[0].email, keys=keys)

@@ -1,0 +1,62 @@
+"""Settings: the only place Vigil reads the environment (VIGIL_* variables)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".vigil"), description="Where SQLite and local state live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to SQLite under data_dir."
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8080", description="How users and senders reach this server."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Signs links and cookies; generated under data_dir if unset."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+    worker_interval_seconds: float = Field(default=1.0, gt=0)
+    raw_payload_limit_bytes: int = Field(default=16_384, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    # Everyday CLI commands talk to a server like kubectl does.
+    url: str | None = Field(default=None, description="Server the CLI talks to.")
+    token: str | None = Field(default=None, description="API token the CLI uses.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vigil.db').resolve()}"
+
+    @property
+    def cli_token_file(self) -> Path:
+        return self.data_dir / "cli-token"
+
+    def resolved_secret_key(self) -> str:
+        """VIGIL_SECRET_KEY, or a random key kept under data_dir so restarts keep links valid."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret-key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Incidents: lifecycle, severity, and the timeline of everything that happened."""

@@ -1,0 +1,98 @@
+"""What every inbound format shares: strict label maps, lenient timestamps, readable field paths."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from dateutil import parser as dateparser
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as PydanticValidationError
+
+from vigil.clock import ensure_utc
+from vigil.errors import ValidationFailed
+
+SUMMARY_LIMIT = 1024
+DEDUP_KEY_LIMIT = 255
+LABEL_NAME_LIMIT = 255
+LABEL_VALUE_LIMIT = 4096
+TEXT_LIMIT = 16_384
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
+    """RFC 3339 / ISO 8601, including PagerDuty's `+0000` offsets; naive times are UTC.
+
+    Go's zero time (Alertmanager's endsAt for firing alerts) means "no time" and becomes None.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = dateparser.isoparse(value)
+            except (ValueError, OverflowError) as exc:
+                raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from exc
+    else:
+        raise ValueError("must be an RFC 3339 timestamp string")
+    parsed = ensure_utc(parsed)
+    if parsed.year < 1971:
+        return None
+    return parsed
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_parse_timestamp)]
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=LABEL_NAME_LIMIT)]
+LabelValue = Annotated[str, StringConstraints(max_length=LABEL_VALUE_LIMIT, strict=True)]
+Labels = Annotated[dict[LabelName, LabelValue], Field(max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_LIMIT, strict=True)]
+
+
+class Strict(BaseModel):
+    """Inbound models ignore unknown fields (senders add them over time) but never coerce types."""
+
+    model_config = ConfigDict(extra="ignore", strict=False, str_strip_whitespace=False)
+
+
+def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """Pydantic's error location as the path a user would write: `alerts[3].labels.severity`."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def validation_failed(exc: PydanticValidationError, prefix: str = "") -> ValidationFailed:
+    """The first error, naming its field, plus every error for senders that log them all."""
+    errors = [
+        {"field": field_path(_strip_internal(err["loc"]), prefix), "message": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+    first = errors[0]
+    return ValidationFailed(
+        f"{first['field']}: {first['message']}", field=first["field"], errors=errors
+    )
+
+
+def _strip_internal(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # Pydantic adds validator names such as "function-before[...]" or "str" to union paths.
+    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str"})))
+
+
+def truncate(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def cap_raw(payload: dict[str, Any], *, size_estimate: int, limit: int) -> dict[str, Any] | None:
+    """Keep the raw payload for debugging only when it is small enough; say so when it is not."""
+    if limit <= 0:
+        return None
+    if size_estimate <= limit:
+        return payload
+    return {"_truncated": True, "_approximate_size": size_estimate}

@@ -1,0 +1,594 @@
+"""The ingest pipeline: parsed alert events → dedup → grouping → incidents, in one transaction.
+
+It works set-based (a handful of statements per request, whatever the batch size) because a
+Prometheus or Alertmanager batch of 100 alerts must cost about as much as one. Events are first
+applied in order to an in-memory picture of the affected alerts, then written in bulk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.alerts.events import Action, AlertEvent
+from vigil.alerts.keys import group_key_for
+from vigil.alerts.models import Alert, AlertStatus
+from vigil.alerts.severity import map_severity, urgency_for, worst
+from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from vigil.services.models import Service
+from vigil.storage.db import is_postgres
+
+# Integrations whose resolves are explicit: a late duplicate of a firing message (a retry that
+# lost the race with its own resolve) carries the resolved alert's startsAt and is dropped.
+_EXPLICIT_RESOLVE_SOURCES = {"alertmanager", "grafana"}
+_CHUNK = 500
+
+
+@dataclass(slots=True)
+class _AlertState:
+    dedup_key: str
+    id: int | None = None
+    incident_id: int | None = None
+    severity: str = "SEV4"
+    values: dict[str, Any] = field(default_factory=dict)
+    is_new: bool = False
+    changed: bool = False
+    resolved: bool = False
+    acknowledged: bool = False
+    severity_rose: bool = False
+    group_key: str | None = None
+
+
+@dataclass(slots=True)
+class IngestResult:
+    dedup_keys: list[str]
+    alerts_created: int = 0
+    alerts_updated: int = 0
+    alerts_resolved: int = 0
+    incidents_opened: list[int] = field(default_factory=list)
+    incidents_resolved: list[int] = field(default_factory=list)
+
+
+def ingest(
+    session: Session, *, service: Service, events: list[AlertEvent], now: datetime
+) -> IngestResult:
+    """Apply every event of one request for one service; the caller commits."""
+    result = IngestResult(dedup_keys=[event.dedup_key for event in events])
+    if not events:
+        return result
+    _lock_service(session, service.id)
+    firing = _load_firing(session, service.id, {e.dedup_key for e in events})
+    stale = _load_resolved_starts(session, service.id, events, firing)
+    states: list[_AlertState] = list(firing.values())
+    acknowledged_incidents: set[int] = set()
+    mapping = service.severity_mapping or {}
+
+    for event in events:
+        current = firing.get(event.dedup_key)
+        if event.action is Action.TRIGGER:
+            severity = map_severity(
+                event.severity, overrides=mapping, default=service.default_severity
+            )
+            if current is None:
+                if (event.dedup_key, event.starts_at) in stale:
+                    continue
+                current = _AlertState(dedup_key=event.dedup_key, is_new=True, severity=severity)
+                current.group_key = group_key_for(
+                    mode=service.grouping_mode,
+                    group_by=service.group_by,
+                    labels=event.labels,
+                    sent_group_key=event.group_key,
+                    dedup_key=event.dedup_key,
+                )
+                current.values = {
+                    "starts_at": event.starts_at or now,
+                    "first_seen_at": now,
+                    "event_count": 0,
+                    "group_key": current.group_key,
+                    "integration_type": event.integration_type,
+                }
+                firing[event.dedup_key] = current
+                states.append(current)
+            current.changed = True
+            current.severity_rose = not current.is_new and worst(current.severity, severity) != (
+                current.severity
+            )
+            current.severity = severity  # the latest word wins; the incident keeps the worst
+            current.values.update(
+                summary=event.summary,
+                severity=current.severity,
+                source=event.source,
+                labels=event.labels,
+                details=event.details,
+                links=event.links,
+                last_seen_at=now,
+                expires_at=event.ends_at if event.integration_type == "prometheus" else None,
+                raw_payload=event.raw,
+                event_count=current.values.get("event_count", 0) + 1,
+            )
+        elif current is None:
+            continue  # acknowledge / resolve of an unknown key: accepted and ignored
+        elif event.action is Action.ACKNOWLEDGE:
+            current.acknowledged = True
+            current.changed = True
+            current.values.setdefault("acknowledged_at", now)
+            if current.incident_id is not None:
+                acknowledged_incidents.add(current.incident_id)
+        else:
+            ended = event.ends_at if event.ends_at and event.ends_at <= now else now
+            current.resolved = True
+            current.changed = True
+            current.values.update(status=AlertStatus.RESOLVED, resolved_at=ended, last_seen_at=now)
+            del firing[event.dedup_key]
+
+    new_states = [s for s in states if s.is_new]
+    incidents = _attach_to_incidents(session, service, new_states, now, result)
+    for state in new_states:
+        if state.acknowledged and state.incident_id is not None:
+            acknowledged_incidents.add(state.incident_id)
+    _write_alerts(session, service.id, states, now, result)
+    _record_alert_events(session, states, incidents, now)
+    _raise_incident_severities(session, states, incidents, now)
+    _acknowledge_incidents(session, acknowledged_incidents, now)
+    if service.auto_resolve:
+        _auto_resolve(session, states, now, result)
+    return result
+
+
+def _lock_service(session: Session, service_id: int) -> None:
+    """Serialise ingest per service so grouping decisions never race (SQLite: BEGIN IMMEDIATE)."""
+    if is_postgres(session):
+        session.execute(sa.select(Service.id).where(Service.id == service_id).with_for_update())
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _load_firing(session: Session, service_id: int, keys: set[str]) -> dict[str, _AlertState]:
+    table = Alert.__table__
+    found: dict[str, _AlertState] = {}
+    for chunk in _chunks(sorted(keys)):
+        rows = session.execute(
+            sa.select(
+                table.c.id,
+                table.c.dedup_key,
+                table.c.incident_id,
+                table.c.severity,
+                table.c.event_count,
+                table.c.acknowledged_at,
+            ).where(
+                table.c.service_id == service_id,
+                table.c.status == AlertStatus.FIRING,
+                table.c.dedup_key.in_(chunk),
+            )
+        )
+        for row in rows:
+            state = _AlertState(
+                dedup_key=row.dedup_key,
+                id=row.id,
+                incident_id=row.incident_id,
+                severity=row.severity,
+                values={"event_count": row.event_count},
+            )
+            if row.acknowledged_at is not None:
+                state.values["acknowledged_at"] = row.acknowledged_at
+            found[row.dedup_key] = state
+    return found
+
+
+def _load_resolved_starts(
+    session: Session,
+    service_id: int,
+    events: list[AlertEvent],
+    firing: dict[str, _AlertState],
+) -> set[tuple[str, datetime | None]]:
+    candidates = {
+        e.dedup_key
+        for e in events
+        if e.action is Action.TRIGGER
+        and e.starts_at is not None
+        and e.integration_type in _EXPLICIT_RESOLVE_SOURCES
+        and e.dedup_key not in firing
+    }
+    if not candidates:
+        return set()
+    table = Alert.__table__
+    stale: set[tuple[str, datetime | None]] = set()
+    for chunk in _chunks(sorted(candidates)):
+        rows = session.execute(
+            sa.select(table.c.dedup_key, table.c.starts_at).where(
+                table.c.service_id == service_id,
+                table.c.status == AlertStatus.RESOLVED,
+                table.c.dedup_key.in_(chunk),
+            )
+        )
+        stale.update((row.dedup_key, row.starts_at) for row in rows)
+    return stale
+
+
+@dataclass(slots=True)
+class _IncidentState:
+    id: int
+    severity: str
+    severity_set_by_user: bool
+    new: bool
+    added: int = 0
+
+
+def _attach_to_incidents(
+    session: Session,
+    service: Service,
+    new_states: list[_AlertState],
+    now: datetime,
+    result: IngestResult,
+) -> dict[int, _IncidentState]:
+    """Find or open the incident of every new alert's group; returns the incidents touched."""
+    if not new_states:
+        return {}
+    touched: dict[int, _IncidentState] = {}
+    by_group: dict[str, int] = {}
+    group_keys = sorted({s.group_key for s in new_states if s.group_key is not None})
+    if group_keys:
+        table = Incident.__table__
+        window_start = now - timedelta(seconds=service.group_window_seconds)
+        for chunk in _chunks(group_keys):
+            rows = session.execute(
+                sa.select(
+                    table.c.id,
+                    table.c.group_key,
+                    table.c.severity,
+                    table.c.severity_set_by_user,
+                )
+                .where(
+                    table.c.service_id == service.id,
+                    table.c.status != IncidentStatus.RESOLVED,
+                    table.c.group_key.in_(chunk),
+                    table.c.created_at >= window_start,
+                )
+                .order_by(table.c.created_at.asc(), table.c.id.asc())
+            )
+            for row in rows:  # the newest open incident of a group wins
+                by_group[row.group_key] = row.id
+                touched[row.id] = _IncidentState(
+                    row.id, row.severity, row.severity_set_by_user, new=False
+                )
+
+    # Open one incident per group (or per alert when ungrouped) that has none.
+    openers: list[_AlertState] = []
+    opener_of_group: dict[str, _AlertState] = {}
+    for state in new_states:
+        if state.group_key is None:
+            openers.append(state)
+        elif state.group_key not in by_group and state.group_key not in opener_of_group:
+            opener_of_group[state.group_key] = state
+            openers.append(state)
+    if openers:
+        group_severity: dict[str, str] = {}
+        for state in new_states:
+            if state.group_key is not None and state.group_key not in by_group:
+                previous = group_severity.get(state.group_key, state.severity)
+                group_severity[state.group_key] = worst(previous, state.severity)
+        rows = [
+            {
+                "title": opener.values["summary"],
+                "description": "",
+                "service_id": service.id,
+                "severity": group_severity.get(opener.group_key or "", opener.severity),
+                "severity_set_by_user": False,
+                "urgency": urgency_for(group_severity.get(opener.group_key or "", opener.severity)),
+                "status": IncidentStatus.TRIGGERED,
+                "group_key": opener.group_key,
+                "alert_count": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for opener in openers
+        ]
+        ids = session.execute(
+            sa.insert(Incident).returning(Incident.id, sort_by_parameter_order=True), rows
+        ).scalars()
+        for opener, incident_id, row in zip(openers, ids, rows, strict=True):
+            opener.incident_id = incident_id
+            touched[incident_id] = _IncidentState(
+                incident_id, row["severity"], severity_set_by_user=False, new=True
+            )
+            result.incidents_opened.append(incident_id)
+            if opener.group_key is not None:
+                by_group[opener.group_key] = incident_id
+    for state in new_states:
+        if state.incident_id is None and state.group_key is not None:
+            state.incident_id = by_group[state.group_key]
+        if state.incident_id is not None:
+            touched[state.incident_id].added += 1
+    return touched
+
+
+_UPDATABLE = (
+    "summary",
+    "severity",
+    "source",
+    "labels",
+    "details",
+    "links",
+    "last_seen_at",
+    "expires_at",
+    "raw_payload",
+    "event_count",
+    "status",
+    "resolved_at",
+    "acknowledged_at",
+)
+
+
+def _write_alerts(
+    session: Session,
+    service_id: int,
+    states: list[_AlertState],
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    new_rows = []
+    new_states = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for state in states:
+        if state.resolved:
+            result.alerts_resolved += 1
+        if state.is_new:
+            new_states.append(state)
+            values = state.values
+            new_rows.append(
+                {
+                    "service_id": service_id,
+                    "incident_id": state.incident_id,
+                    "dedup_key": state.dedup_key,
+                    "status": values.get("status", AlertStatus.FIRING),
+                    "summary": values["summary"],
+                    "severity": state.severity,
+                    "source": values["source"],
+                    "integration_type": values["integration_type"],
+                    "labels": values["labels"],
+                    "details": values["details"],
+                    "links": values["links"],
+                    "group_key": state.group_key,
+                    "starts_at": values["starts_at"],
+                    "first_seen_at": now,
+                    "last_seen_at": values["last_seen_at"],
+                    "expires_at": values["expires_at"],
+                    "event_count": values["event_count"],
+                    "acknowledged_at": values.get("acknowledged_at"),
+                    "resolved_at": values.get("resolved_at"),
+                    "raw_payload": values["raw_payload"],
+                }
+            )
+        elif state.changed:
+            result.alerts_updated += 1
+            columns = tuple(name for name in _UPDATABLE if name in state.values)
+            updates.setdefault(columns, []).append(
+                {"_id": state.id, **{name: state.values[name] for name in columns}}
+            )
+    if new_rows:
+        ids = session.execute(
+            sa.insert(Alert).returning(Alert.id, sort_by_parameter_order=True), new_rows
+        ).scalars()
+        for state, alert_id in zip(new_states, ids, strict=True):
+            state.id = alert_id
+        result.alerts_created += len(new_rows)
+    table = Alert.__table__
+    for columns, params in updates.items():
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({name: sa.bindparam(name) for name in columns})
+        )
+        session.execute(statement, params)
+
+
+def _record_alert_events(
+    session: Session,
+    states: list[_AlertState],
+    incidents: dict[int, _IncidentState],
+    now: datetime,
+) -> None:
+    refired = _refired_keys(session, states, incidents)
+    rows: list[dict[str, Any]] = []
+    opened_by: set[int] = set()
+    for state in states:
+        if state.incident_id is None:
+            continue
+        data = {"alert_id": state.id, "dedup_key": state.dedup_key}
+        summary = state.values.get("summary", "")
+        if state.is_new:
+            incident = incidents[state.incident_id]
+            if incident.new and state.incident_id not in opened_by:
+                opened_by.add(state.incident_id)
+                kind, message = EventKind.CREATED, f"Opened by alert: {summary}"
+            elif (state.incident_id, state.dedup_key) in refired:
+                kind, message = EventKind.ALERT_REFIRED, f"Alert fired again: {summary}"
+            else:
+                kind, message = EventKind.ALERT_ADDED, f"Alert added: {summary}"
+            rows.append(_event(state.incident_id, kind, now, message, data))
+        if state.resolved:
+            message = f"Alert resolved: {summary or state.dedup_key}"
+            rows.append(_event(state.incident_id, EventKind.ALERT_RESOLVED, now, message, data))
+    if rows:
+        session.execute(sa.insert(IncidentEvent), rows)
+
+
+def _refired_keys(
+    session: Session, states: list[_AlertState], incidents: dict[int, _IncidentState]
+) -> set[tuple[int, str]]:
+    """(incident, key) pairs where a new alert repeats one that already resolved in the incident."""
+    existing = {i.id for i in incidents.values() if not i.new}
+    keys = sorted({s.dedup_key for s in states if s.is_new and s.incident_id in existing})
+    if not keys:
+        return set()
+    table = Alert.__table__
+    found: set[tuple[int, str]] = set()
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            sa.select(table.c.incident_id, table.c.dedup_key)
+            .where(
+                table.c.incident_id.in_(sorted(existing)),
+                table.c.dedup_key.in_(chunk),
+                table.c.status == AlertStatus.RESOLVED,
+            )
+            .distinct()
+        )
+        found.update((row.incident_id, row.dedup_key) for row in rows)
+    return found
+
+
+def _event(
+    incident_id: int, kind: str, at: datetime, message: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "incident_id": incident_id,
+        "kind": kind,
+        "at": at,
+        "actor_user_id": None,
+        "message": message,
+        "data": data,
+    }
+
+
+def _raise_incident_severities(
+    session: Session,
+    states: list[_AlertState],
+    incidents: dict[int, _IncidentState],
+    now: datetime,
+) -> None:
+    """Incidents follow the worst severity of their alerts until a person sets it."""
+    worst_by_incident: dict[int, str] = {}
+    for state in states:
+        if state.incident_id is None or not (state.is_new or state.severity_rose):
+            continue
+        previous = worst_by_incident.get(state.incident_id, state.severity)
+        worst_by_incident[state.incident_id] = worst(previous, state.severity)
+    # Existing incidents receiving only updates still need their current severity.
+    missing = sorted(i for i in worst_by_incident if i not in incidents)
+    if missing:
+        table = Incident.__table__
+        for chunk in _chunks(missing):
+            rows = session.execute(
+                sa.select(table.c.id, table.c.severity, table.c.severity_set_by_user).where(
+                    table.c.id.in_(chunk)
+                )
+            )
+            for row in rows:
+                incidents[row.id] = _IncidentState(
+                    row.id, row.severity, row.severity_set_by_user, new=False
+                )
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for incident in incidents.values():
+        severity = incident.severity
+        candidate = worst_by_incident.get(incident.id)
+        if (
+            candidate
+            and not incident.severity_set_by_user
+            and worst(severity, candidate) != severity
+        ):
+            severity = worst(severity, candidate)
+            events.append(
+                _event(
+                    incident.id,
+                    EventKind.SEVERITY_CHANGED,
+                    now,
+                    f"Severity raised from {incident.severity} to {severity} by a new alert",
+                    {"from": incident.severity, "to": severity},
+                )
+            )
+        if severity == incident.severity and incident.added == 0:
+            continue
+        updates.append(
+            {
+                "_id": incident.id,
+                "severity": severity,
+                "urgency": urgency_for(severity),
+                "added": incident.added,
+            }
+        )
+    if updates:
+        table = Incident.__table__
+        session.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values(
+                severity=sa.bindparam("severity"),
+                urgency=sa.bindparam("urgency"),
+                alert_count=table.c.alert_count + sa.bindparam("added"),
+                updated_at=now,
+            ),
+            updates,
+        )
+    if events:
+        session.execute(sa.insert(IncidentEvent), events)
+
+
+def _acknowledge_incidents(session: Session, incident_ids: set[int], now: datetime) -> None:
+    """An acknowledge event from the sender acknowledges the alert's whole incident."""
+    if not incident_ids:
+        return
+    table = Incident.__table__
+    acked = session.execute(
+        table.update()
+        .where(table.c.id.in_(sorted(incident_ids)), table.c.status == IncidentStatus.TRIGGERED)
+        .values(status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=now, updated_at=now)
+        .returning(table.c.id)
+    ).scalars()
+    rows = [
+        _event(incident_id, EventKind.ACKNOWLEDGED, now, "Acknowledged by the alert's sender", {})
+        for incident_id in acked
+    ]
+    if rows:
+        session.execute(sa.insert(IncidentEvent), rows)
+
+
+def _auto_resolve(
+    session: Session, states: list[_AlertState], now: datetime, result: IngestResult
+) -> None:
+    """Resolve incidents whose every alert is now resolved."""
+    candidates = sorted({s.incident_id for s in states if s.resolved and s.incident_id})
+    if not candidates:
+        return
+    resolved = resolve_incidents_without_firing_alerts(session, incident_ids=candidates, now=now)
+    result.incidents_resolved.extend(resolved)
+
+
+def resolve_incidents_without_firing_alerts(
+    session: Session, *, incident_ids: list[int], now: datetime
+) -> list[int]:
+    """Resolve each given open incident that has no firing alert left; returns those resolved."""
+    alerts = Alert.__table__
+    incidents = Incident.__table__
+    still_firing = sa.exists().where(
+        alerts.c.incident_id == incidents.c.id, alerts.c.status == AlertStatus.FIRING
+    )
+    resolved: list[int] = []
+    for chunk in _chunks(incident_ids):
+        resolved.extend(
+            session.execute(
+                incidents.update()
+                .where(
+                    incidents.c.id.in_(chunk),
+                    incidents.c.status != IncidentStatus.RESOLVED,
+                    ~still_firing,
+                )
+                .values(status=IncidentStatus.RESOLVED, resolved_at=now, updated_at=now)
+                .returning(incidents.c.id)
+            ).scalars()
+        )
+    if resolved:
+        session.execute(
+            sa.insert(IncidentEvent),
+            [
+                _event(i, EventKind.RESOLVED, now, "Resolved: every alert has resolved", {})
+                for i in resolved
+            ],
+        )
+    return resolved

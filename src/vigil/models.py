@@ -1,0 +1,24 @@
+"""Every ORM model in one import, for migrations' autogenerate and for tests; nothing imports it
+from inside a capability."""
+
+from vigil.accounts.models import ApiToken, Team, TeamMembership, User
+from vigil.alerts.models import Alert
+from vigil.incidents.models import Incident, IncidentEvent
+from vigil.services.models import ChangeEvent, IntegrationKey, Service
+from vigil.storage.base import Base
+from vigil.storage.leases import Lease
+
+__all__ = [
+    "Alert",
+    "ApiToken",
+    "Base",
+    "ChangeEvent",
+    "Incident",
+    "IncidentEvent",
+    "IntegrationKey",
+    "Lease",
+    "Service",
+    "Team",
+    "TeamMembership",
+    "User",
+]

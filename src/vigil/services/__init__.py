@@ -1,0 +1,1 @@
+"""Monitored services, their integration keys, and their change-event timeline."""

@@ -1,0 +1,150 @@
+"""Services and their integration keys: plain functions over a session that never commit."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.accounts.models import Team
+from vigil.errors import Conflict, NotFound, ValidationFailed
+from vigil.services.models import IntegrationKey, Service
+from vigil.services.schemas import IntegrationKeyCreate, ServiceCreate, ServiceUpdate
+
+
+def new_integration_key() -> str:
+    """32 random characters, the length PagerDuty clients expect of a routing key."""
+    return secrets.token_hex(16)
+
+
+def create_service(session: Session, *, data: ServiceCreate, now: datetime) -> Service:
+    """Create a service with one integration key per requested type."""
+    _ensure_free_name(session, data.name)
+    _ensure_team(session, data.team_id)
+    service = Service(
+        **data.model_dump(exclude={"integration_types"}), created_at=now, updated_at=now
+    )
+    session.add(service)
+    session.flush()
+    for kind in dict.fromkeys(data.integration_types):
+        create_integration_key(
+            session,
+            service_id=service.id,
+            data=IntegrationKeyCreate(type=kind, name=kind.value),
+            now=now,
+        )
+    return service
+
+
+def update_service(
+    session: Session, *, service_id: int, data: ServiceUpdate, now: datetime
+) -> Service:
+    service = get_service(session, service_id=service_id)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "grouping_mode", "group_by", "group_window_seconds", "auto_resolve"):
+        if required in changes and changes[required] is None:
+            raise ValidationFailed(f"{required} cannot be null", field=required)
+    changes = {k: v for k, v in changes.items() if v is not None or k == "team_id"}
+    if "name" in changes and changes["name"] != service.name:
+        _ensure_free_name(session, changes["name"])
+    if "team_id" in changes:
+        _ensure_team(session, changes["team_id"])
+    for name, value in changes.items():
+        setattr(service, name, value)
+    service.updated_at = now
+    session.flush()
+    return service
+
+
+def delete_service(session: Session, *, service_id: int) -> None:
+    """Delete a service with everything it owns; callers check for open incidents first."""
+    session.delete(get_service(session, service_id=service_id))
+    session.flush()
+
+
+def _ensure_free_name(session: Session, name: str) -> None:
+    if session.scalar(sa.select(Service.id).where(Service.name == name)) is not None:
+        raise Conflict(f"a service named {name!r} already exists", field="name")
+
+
+def _ensure_team(session: Session, team_id: int | None) -> None:
+    if team_id is not None and session.get(Team, team_id) is None:
+        raise ValidationFailed(f"team {team_id} does not exist", field="team_id")
+
+
+def get_service(session: Session, *, service_id: int) -> Service:
+    service = session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"service {service_id} not found", field="service_id")
+    return service
+
+
+def find_service(session: Session, *, ref: str) -> Service:
+    """A service by id or exact name."""
+    if ref.isdigit():
+        return get_service(session, service_id=int(ref))
+    service = session.scalar(sa.select(Service).where(Service.name == ref))
+    if service is None:
+        raise NotFound(f"service {ref!r} not found", field="service")
+    return service
+
+
+def list_services(session: Session) -> list[Service]:
+    return list(session.scalars(sa.select(Service).order_by(Service.name)))
+
+
+def create_integration_key(
+    session: Session, *, service_id: int, data: IntegrationKeyCreate, now: datetime
+) -> IntegrationKey:
+    get_service(session, service_id=service_id)
+    key = IntegrationKey(
+        service_id=service_id,
+        type=data.type,
+        name=data.name or data.type.value,
+        key=new_integration_key(),
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def list_integration_keys(session: Session, *, service_id: int) -> list[IntegrationKey]:
+    return list(
+        session.scalars(
+            sa.select(IntegrationKey)
+            .where(IntegrationKey.service_id == service_id)
+            .order_by(IntegrationKey.id)
+        )
+    )
+
+
+def revoke_integration_key(
+    session: Session, *, service_id: int, key_id: int, now: datetime
+) -> IntegrationKey:
+    key = session.get(IntegrationKey, key_id)
+    if key is None or key.service_id != service_id:
+        raise NotFound(
+            f"integration key {key_id} not found on service {service_id}", field="key_id"
+        )
+    if key.revoked_at is None:
+        key.revoked_at = now
+    session.flush()
+    return key
+
+
+def service_for_key(session: Session, *, key: str) -> Service:
+    """The service an inbound integration key sends to; NotFound for unknown or revoked keys.
+
+    Every key works on every inbound endpoint: its type records what it was made for.
+    """
+    service = session.scalar(
+        sa.select(Service)
+        .join(IntegrationKey, IntegrationKey.service_id == Service.id)
+        .where(IntegrationKey.key == key, IntegrationKey.revoked_at.is_(None))
+    )
+    if service is None:
+        raise NotFound("unknown or revoked integration key", field="key")
+    return service

@@ -1,0 +1,51 @@
+"""Database leases: the only coordination between workers, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from vigil.storage.base import Base
+
+
+class Lease(Base):
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(200))
+    expires_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(default=0)
+
+
+def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
+    """Take or renew the lease if it is free, expired or already ours; True when we hold it.
+
+    A single conditional UPDATE (or INSERT for a new name) decides, so two workers can never both
+    win: the row version moves on every change.
+    """
+    expires_at = now + ttl
+    updated = session.execute(
+        sa.update(Lease)
+        .where(
+            Lease.name == name,
+            sa.or_(Lease.holder == holder, Lease.expires_at <= now),
+        )
+        .values(holder=holder, expires_at=expires_at, version=Lease.version + 1)
+    ).rowcount
+    if updated:
+        return True
+    exists = session.execute(sa.select(Lease.name).where(Lease.name == name)).first()
+    if exists:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Lease(name=name, holder=holder, expires_at=expires_at, version=1))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
+def release(session: Session, *, name: str, holder: str) -> None:
+    session.execute(sa.delete(Lease).where(Lease.name == name, Lease.holder == holder))
