@@ -22,6 +22,15 @@ def _client() -> ApiClient:
     return ApiClient(get_settings())
 
 
+def _active_keys(client: ApiClient, ref: str) -> list[dict[str, Any]]:
+    """The unrevoked integration keys of the service named (or numbered) `ref`."""
+    services = client.get("/api/v1/services")
+    match = next((s for s in services if s["name"] == ref or str(s["id"]) == ref), None)
+    if match is None:
+        raise CliError(f"service {ref!r} not found")
+    return [k for k in match["integration_keys"] if not k.get("revoked_at")]
+
+
 @service_app.command("create")
 def service_create(
     name: str,
@@ -54,6 +63,21 @@ def service_create(
         snippet = config_snippets(client.base_url, key["key"])[key["type"]]
         console.print(f"[bold]{key['type']}[/bold]  key {key['key']}")
         console.print(snippet, markup=False, highlight=False)
+
+
+@service_app.command("key")
+def service_key(
+    name: str,
+    kind: Annotated[
+        str, typer.Option("--type", help="generic, alertmanager, grafana, prometheus, pagerduty.")
+    ] = "generic",
+) -> None:
+    """Print one integration key of a service, for scripts: `curl .../$(vigil service key X)`."""
+    keys = _active_keys(_client(), name)
+    chosen = next((k for k in keys if k["type"] == kind), None)
+    if chosen is None:
+        raise CliError(f"service {name!r} has no active {kind} key")
+    print(chosen["key"])
 
 
 @service_app.command("list")
@@ -94,14 +118,9 @@ def alert_send(
 ) -> None:
     """Send an alert through the service's generic integration."""
     client = _client()
-    ref = service
-    services = client.get("/api/v1/services")
-    match = next((s for s in services if s["name"] == ref or str(s["id"]) == ref), None)
-    if match is None:
-        raise CliError(f"service {ref!r} not found")
-    keys = [k for k in match["integration_keys"] if not k.get("revoked_at")]
+    keys = _active_keys(client, service)
     if not keys:
-        raise CliError(f"service {ref!r} has no active integration key")
+        raise CliError(f"service {service!r} has no active integration key")
     key = next((k for k in keys if k["type"] == "generic"), keys[0])["key"]
     labels = {}
     for item in label or []:
