@@ -4,6 +4,7 @@ from inside a capability."""
 from vigil.accounts.models import ApiToken, Team, TeamMembership, User
 from vigil.alerts.models import Alert
 from vigil.incidents.models import Incident, IncidentEvent
+from vigil.schedules.models import CalendarFeed, LayerVersion, Override, Schedule, ScheduleLayer
 from vigil.services.models import ChangeEvent, IntegrationKey, Service
 from vigil.storage.base import Base
 from vigil.storage.leases import Lease
@@ -12,11 +13,16 @@ __all__ = [
     "Alert",
     "ApiToken",
     "Base",
+    "CalendarFeed",
     "ChangeEvent",
     "Incident",
     "IncidentEvent",
     "IntegrationKey",
+    "LayerVersion",
     "Lease",
+    "Override",
+    "Schedule",
+    "ScheduleLayer",
     "Service",
     "Team",
     "TeamMembership",

@@ -20,6 +20,7 @@ from vigil.accounts.schemas import (
 from vigil.api.deps import Admin, CurrentUser, Now, ReadSession, WriteSession
 from vigil.api.errors import error_responses
 from vigil.errors import Forbidden
+from vigil.schedules import service as schedules
 
 router = APIRouter(prefix="/api/v1", tags=["teams and users"])
 
@@ -101,13 +102,14 @@ def get_user(user_id: int, session: ReadSession, _user: CurrentUser) -> UserRead
     "/users/{user_id}", response_model=UserRead, responses=error_responses(401, 403, 404, 409, 422)
 )
 def update_user(
-    user_id: int, body: UserUpdate, session: WriteSession, actor: CurrentUser
+    user_id: int, body: UserUpdate, session: WriteSession, actor: CurrentUser, now: Now
 ) -> UserRead:
     """Admins edit anyone; people edit their own name, email and time zone."""
     if actor.role != Role.ADMIN and (
         actor.id != user_id or body.role is not None or body.team_ids is not None
     ):
         raise Forbidden("only admins can edit other users, roles and team membership")
+    schedules.ensure_can_leave_teams(session, user_id=user_id, new_team_ids=body.team_ids, now=now)
     user = accounts.update_user(session, user_id=user_id, data=body)
     read = user_read(session, user)
     session.commit()

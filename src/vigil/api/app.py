@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import accounts, health, incidents, integrations, services
+from vigil.api import accounts, health, incidents, integrations, schedules, services
 from vigil.api.errors import install_error_handlers
 from vigil.clock import Clock, SystemClock
 from vigil.config import Settings, get_settings
@@ -58,6 +58,7 @@ def create_app(
     app.state.db = db
     app.state.clock = clock
     install_error_handlers(app)
-    for module in (health, integrations, incidents, services, accounts, views):
+    for module in (health, integrations, incidents, services, schedules, accounts, views):
         app.include_router(module.router)
+    app.include_router(schedules.feeds)
     return app

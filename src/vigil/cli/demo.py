@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role, User
 from vigil.accounts.schemas import TeamCreate, UserCreate
+from vigil.schedules import service as schedules
+from vigil.schedules.schemas import LayerCreate, Restriction, ScheduleCreate
 from vigil.services import service as services
 from vigil.services.models import GroupingMode, IntegrationType
 from vigil.services.schemas import ServiceCreate
@@ -76,5 +79,54 @@ def seed(session: Session, *, now: datetime) -> DemoResult:
         keys[name] = {
             k.type: k.key for k in services.list_integration_keys(session, service_id=service.id)
         }
+    _demo_schedule(session, team_id=team.id, user_ids=[u.id for u in users[:2]], now=now)
     _token, plain = accounts.create_token(session, user_id=users[0].id, name="demo-cli", now=now)
     return DemoResult(token=plain, admin_email=users[0].email, keys=keys)
+
+
+def _demo_schedule(session: Session, *, team_id: int, user_ids: list[int], now: datetime) -> None:
+    """A weekly primary rotation, with a weekday-hours layer on top, starting last Monday 09:00."""
+    zone = ZoneInfo("Europe/Berlin")
+    local = now.astimezone(zone)
+    monday = (local - timedelta(days=local.weekday())).replace(
+        hour=9, minute=0, second=0, microsecond=0, tzinfo=None
+    )
+    if monday > local.replace(tzinfo=None):
+        monday -= timedelta(days=7)
+    schedules.create_schedule(
+        session,
+        data=ScheduleCreate(
+            name="Platform on-call",
+            team_id=team_id,
+            time_zone="Europe/Berlin",
+            description="Weekly primary, with weekday daytime cover on top",
+            layers=[
+                LayerCreate(
+                    name="Weekly primary",
+                    start=monday,
+                    participants=user_ids,
+                    rotation="weekly",
+                    handoff_time="09:00",
+                    handoff_day="mon",
+                ),
+                LayerCreate(
+                    name="Weekday daytime",
+                    start=monday,
+                    participants=list(reversed(user_ids)),
+                    rotation="daily",
+                    handoff_time="09:00",
+                    restrictions=[
+                        Restriction(
+                            type="weekly",
+                            start_day="mon",
+                            start_time="09:00",
+                            end_day="fri",
+                            end_time="17:00",
+                        )
+                    ],
+                ),
+            ],
+        ),
+        actor_id=None,
+        now=now,
+    )

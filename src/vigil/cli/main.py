@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from vigil.cli import admin, remote
+from vigil.cli import admin, remote, schedules
 from vigil.cli.client import CliError
 from vigil.cli.output import err_console
 from vigil.errors import VigilError
@@ -28,6 +28,8 @@ app.add_typer(admin.user_app, name="user")
 app.add_typer(remote.service_app, name="service")
 app.add_typer(remote.alert_app, name="alert")
 app.add_typer(remote.incident_app, name="incident")
+app.add_typer(schedules.oncall_app, name="oncall")
+app.add_typer(schedules.schedule_app, name="schedule")
 
 
 def main() -> None:
