@@ -29,6 +29,19 @@ class Settings(BaseSettings):
     raw_payload_limit_bytes: int = Field(default=16_384, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
+    # Outbound notifications. Without an SMTP host, email is printed to the console instead.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "vigil@localhost"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_base_url: str = "https://api.twilio.com"
+    notify_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_max_attempts: int = Field(default=5, ge=1, le=20)
     # Everyday CLI commands talk to a server like kubectl does.
     url: str | None = Field(default=None, description="Server the CLI talks to.")
     token: str | None = Field(default=None, description="API token the CLI uses.")

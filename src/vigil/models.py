@@ -3,7 +3,14 @@ from inside a capability."""
 
 from vigil.accounts.models import ApiToken, Team, TeamMembership, User
 from vigil.alerts.models import Alert
+from vigil.escalation.models import EscalationPolicy, IncidentEscalation
 from vigil.incidents.models import Incident, IncidentEvent
+from vigil.notify.models import (
+    ChannelDestination,
+    ContactMethod,
+    Notification,
+    NotificationRule,
+)
 from vigil.schedules.models import CalendarFeed, LayerVersion, Override, Schedule, ScheduleLayer
 from vigil.services.models import ChangeEvent, IntegrationKey, Service
 from vigil.storage.base import Base
@@ -15,11 +22,17 @@ __all__ = [
     "Base",
     "CalendarFeed",
     "ChangeEvent",
+    "ChannelDestination",
+    "ContactMethod",
+    "EscalationPolicy",
     "Incident",
+    "IncidentEscalation",
     "IncidentEvent",
     "IntegrationKey",
     "LayerVersion",
     "Lease",
+    "Notification",
+    "NotificationRule",
     "Override",
     "Schedule",
     "ScheduleLayer",

@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import accounts, health, incidents, integrations, schedules, services
+from vigil.api import accounts, health, incidents, integrations, paging, schedules, services
 from vigil.api.errors import install_error_handlers
 from vigil.clock import Clock, SystemClock
 from vigil.config import Settings, get_settings
-from vigil.engine.runner import EmbeddedWorker, Engine
-from vigil.storage.db import Database
+from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig
+from vigil.notify.senders import channels_from_settings
+from vigil.notify.service import LinkConfig
+from vigil.storage.db import Database, is_postgres
+from vigil.web import links as link_pages
 from vigil.web import views
 
 DESCRIPTION = """
@@ -23,6 +26,19 @@ Authenticate REST calls with `Authorization: Bearer <token>` (`vigil token creat
 Inbound integrations authenticate by the integration key in their URL or body.
 Every error is JSON: `{"error": "...", "field": "..."}`.
 """
+
+
+def build_engine(settings: Settings, db: Database, clock: Clock, links: LinkConfig) -> Engine:
+    """An engine with the channels the settings configure."""
+    return Engine(
+        db,
+        clock,
+        EngineConfig(
+            links=links,
+            channels=channels_from_settings(settings, clock),
+            max_attempts=settings.notify_max_attempts,
+        ),
+    )
 
 
 def create_app(
@@ -36,11 +52,19 @@ def create_app(
     db = db or Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
 
+    links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if embedded_worker:
-            worker = EmbeddedWorker(Engine(db, clock), interval=settings.worker_interval_seconds)
+            engine = build_engine(settings, db, clock, links)
+            worker = EmbeddedWorker(
+                engine,
+                interval=settings.worker_interval_seconds,
+                listen_url=settings.resolved_database_url if is_postgres(db.engine) else None,
+            )
+            app.state.wake = engine.wake
             worker.start()
         try:
             yield
@@ -57,8 +81,20 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
+    app.state.links = links
+    app.state.wake = lambda: None
     install_error_handlers(app)
-    for module in (health, integrations, incidents, services, schedules, accounts, views):
+    for module in (
+        health,
+        integrations,
+        incidents,
+        paging,
+        services,
+        schedules,
+        accounts,
+        views,
+        link_pages,
+    ):
         app.include_router(module.router)
     app.include_router(schedules.feeds)
     return app

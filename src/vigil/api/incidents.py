@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from vigil.alerts import service as alerts
 from vigil.api.deps import CurrentUser, Now, ReadSession, Responder, WriteSession
@@ -119,7 +119,12 @@ def resolve(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def change_severity(
-    number: int, body: SeverityChange, session: WriteSession, user: Responder, now: Now
+    number: int,
+    body: SeverityChange,
+    session: WriteSession,
+    user: Responder,
+    now: Now,
+    request: Request,
 ) -> IncidentRead:
     incident = incidents.set_severity(
         session,
@@ -128,6 +133,7 @@ def change_severity(
         user_id=user.id,
         reason=body.reason,
         now=now,
+        links=request.app.state.links,
     )
     session.commit()
     return IncidentRead.model_validate(incident)

@@ -66,12 +66,20 @@ async def read_json(request: Request) -> tuple[Any, int]:
         raise ValidationFailed(f"body: malformed JSON ({exc.msg})", field="body") from exc
 
 
-def _commit_ingest(
-    db: Database, key: str, events: list[AlertEvent], clock_now: Callable[[], Any]
-) -> IngestResult:
-    with db.unit_of_work() as session:
+def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
+    """One transaction; after it commits, wake the embedded worker if an incident opened."""
+    with app.state.db.unit_of_work() as session:
         service = services.service_for_key(session, key=key)
-        return ingest(session, service=service, events=events, now=clock_now())
+        result = ingest(
+            session,
+            service=service,
+            events=events,
+            now=app.state.clock.now(),
+            links=app.state.links,
+        )
+    if result.incidents_opened:
+        app.state.wake()
+    return result
 
 
 async def _ingest(
@@ -82,9 +90,7 @@ async def _ingest(
     try:
         body, size = await read_json(request)
         events = parse(body, size)
-        return await run_in_threadpool(
-            _commit_ingest, app.state.db, key, events, app.state.clock.now
-        )
+        return await run_in_threadpool(_commit_ingest, app, key, events)
     except ValidationFailed as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
     except (NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
@@ -238,9 +244,7 @@ async def pagerduty_enqueue(request: Request) -> Response:
     try:
         body, size = await read_json(request)
         routing_key, event = parse_alert_event(body, body_size=size, raw_limit=_raw_limit(request))
-        await run_in_threadpool(
-            _commit_ingest, app.state.db, routing_key, [event], app.state.clock.now
-        )
+        await run_in_threadpool(_commit_ingest, app, routing_key, [event])
     except ValidationFailed as exc:
         return _pd_invalid(_pd_errors(exc), exc.field)
     except NotFound:

@@ -14,15 +14,16 @@ import uvicorn
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role
 from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
-from vigil.api.app import create_app
+from vigil.api.app import build_engine, create_app
 from vigil.cli.demo import has_data, seed
 from vigil.cli.output import console, print_json, table
 from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
-from vigil.engine.runner import Engine
+from vigil.engine.runner import Listener
+from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
 from vigil.storage import migrate
-from vigil.storage.db import Database
+from vigil.storage.db import Database, is_postgres
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -73,12 +74,21 @@ def worker(
     """Run the engine alone; run as many as you like on PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
-    engine = Engine(_database(settings), SystemClock())
+    db = _database(settings)
+    clock = SystemClock()
+    links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+    engine = build_engine(settings, db, clock, links)
+    listener = Listener(settings.resolved_database_url, engine) if is_postgres(db.engine) else None
+    if listener:
+        listener.start()
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     console.print(f"vigil worker {engine.holder} running; Ctrl-C stops it")
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: (stop.set(), engine.wake()))
     engine.run_forever(interval=interval or settings.worker_interval_seconds, stop=stop)
+    if listener:
+        listener.stop()
+    engine.close()
 
 
 @db_app.command("upgrade")
@@ -104,7 +114,8 @@ def demo(
             if if_empty:
                 return
             raise typer.BadParameter("the database has data already; demo seeds an empty one")
-        result = seed(session, now=now)
+        links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+        result = seed(session, now=now, links=links)
     _save_cli_token(settings, result.token)
     if json_output:
         print_json({"token": result.token, "admin": result.admin_email, "keys": result.keys})

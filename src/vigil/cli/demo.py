@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a team, three people, two services with keys, and an API token."""
+"""Demo data for `make run`: a team, three people, an on-call schedule, an escalation policy,
+two services with keys, email contact methods (printed to the console), and an API token."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from sqlalchemy.orm import Session
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role, User
 from vigil.accounts.schemas import TeamCreate, UserCreate
+from vigil.escalation import service as escalation
+from vigil.escalation.models import EscalationPolicy
+from vigil.escalation.schemas import PolicyCreate
+from vigil.notify import service as notify
+from vigil.notify.schemas import ContactMethodCreate
+from vigil.notify.service import LinkConfig
 from vigil.schedules import service as schedules
 from vigil.schedules.schemas import LayerCreate, Restriction, ScheduleCreate
 from vigil.services import service as services
 from vigil.services.models import GroupingMode, IntegrationType
-from vigil.services.schemas import ServiceCreate
+from vigil.services.schemas import ServiceCreate, SupportHours
 
 
 @dataclass
@@ -30,7 +37,7 @@ def has_data(session: Session) -> bool:
     return session.scalar(sa.select(sa.func.count()).select_from(User)) != 0
 
 
-def seed(session: Session, *, now: datetime) -> DemoResult:
+def seed(session: Session, *, now: datetime, links: LinkConfig) -> DemoResult:
     """Create the demo; the caller commits."""
     team = accounts.create_team(
         session,
@@ -50,6 +57,20 @@ def seed(session: Session, *, now: datetime) -> DemoResult:
         )
         for name, email, zone, role in people
     ]
+    schedule_id = _demo_schedule(
+        session, team_id=team.id, user_ids=[u.id for u in users[:2]], now=now
+    )
+    policy = _demo_policy(session, team_id=team.id, schedule_id=schedule_id, now=now)
+    for user in users[:2]:
+        # Demo pages arrive by email; without an SMTP host they are printed by `vigil serve`.
+        method = notify.add_contact_method(
+            session,
+            user_id=user.id,
+            data=ContactMethodCreate(kind="email", address=user.email),
+            now=now,
+            links=links,
+        )
+        notify.mark_verified(session, method_id=method.id, now=now)
     keys: dict[str, dict[str, str]] = {}
     for name, description, grouping, types in (
         (
@@ -73,18 +94,42 @@ def seed(session: Session, *, now: datetime) -> DemoResult:
                 team_id=team.id,
                 grouping_mode=grouping,
                 integration_types=types,
+                escalation_policy_id=policy.id,
+                support_hours=SupportHours(
+                    time_zone="Europe/Berlin", days=["mon", "tue", "wed", "thu", "fri"]
+                ),
             ),
             now=now,
         )
         keys[name] = {
             k.type: k.key for k in services.list_integration_keys(session, service_id=service.id)
         }
-    _demo_schedule(session, team_id=team.id, user_ids=[u.id for u in users[:2]], now=now)
     _token, plain = accounts.create_token(session, user_id=users[0].id, name="demo-cli", now=now)
     return DemoResult(token=plain, admin_email=users[0].email, keys=keys)
 
 
-def _demo_schedule(session: Session, *, team_id: int, user_ids: list[int], now: datetime) -> None:
+def _demo_policy(
+    session: Session, *, team_id: int, schedule_id: int, now: datetime
+) -> EscalationPolicy:
+    """Whoever is on call first; after 5 minutes the whole team; once more if nobody answers."""
+    return escalation.create_policy(
+        session,
+        data=PolicyCreate.model_validate(
+            {
+                "name": "Platform default",
+                "team_id": team_id,
+                "levels": [
+                    {"targets": [{"type": "schedule", "id": schedule_id}], "delay_minutes": 5},
+                    {"targets": [{"type": "team", "id": team_id}], "delay_minutes": 10},
+                ],
+                "repeat": 1,
+            }
+        ),
+        now=now,
+    )
+
+
+def _demo_schedule(session: Session, *, team_id: int, user_ids: list[int], now: datetime) -> int:
     """A weekly primary rotation, with a weekday-hours layer on top, starting last Monday 09:00."""
     zone = ZoneInfo("Europe/Berlin")
     local = now.astimezone(zone)
@@ -93,7 +138,7 @@ def _demo_schedule(session: Session, *, team_id: int, user_ids: list[int], now: 
     )
     if monday > local.replace(tzinfo=None):
         monday -= timedelta(days=7)
-    schedules.create_schedule(
+    schedule = schedules.create_schedule(
         session,
         data=ScheduleCreate(
             name="Platform on-call",
@@ -130,3 +175,4 @@ def _demo_schedule(session: Session, *, team_id: int, user_ids: list[int], now: 
         actor_id=None,
         now=now,
     )
+    return schedule.id

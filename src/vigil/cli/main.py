@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from vigil.cli import admin, remote, schedules
+from vigil.cli import admin, paging, remote, schedules
 from vigil.cli.client import CliError
 from vigil.cli.output import err_console
 from vigil.errors import VigilError
@@ -30,6 +30,11 @@ app.add_typer(remote.alert_app, name="alert")
 app.add_typer(remote.incident_app, name="incident")
 app.add_typer(schedules.oncall_app, name="oncall")
 app.add_typer(schedules.schedule_app, name="schedule")
+app.add_typer(paging.policy_app, name="policy")
+app.add_typer(paging.notify_app, name="notify")
+remote.incident_app.command("escalate")(paging.escalate)
+remote.incident_app.command("reassign")(paging.reassign)
+remote.incident_app.command("plan")(paging.plan)
 
 
 def main() -> None:

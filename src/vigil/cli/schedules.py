@@ -31,7 +31,7 @@ def _users(client: ApiClient) -> dict[int, str]:
     return {u["id"]: u["name"] for u in client.get("/api/v1/users")}
 
 
-def _user_id(client: ApiClient, ref: str) -> int:
+def user_id_of(client: ApiClient, ref: str) -> int:
     """A user by id, email, or the name before the @."""
     users = client.get("/api/v1/users")
     for user in users:
@@ -183,7 +183,7 @@ def schedule_create(
         "name": "Primary rotation",
         "start": start
         or datetime.now(ZoneInfo(time_zone)).replace(tzinfo=None, microsecond=0).isoformat(),
-        "participants": [_user_id(client, u) for u in users],
+        "participants": [user_id_of(client, u) for u in users],
         "rotation": _rotation(rotation),
         "handoff_time": handoff,
     }
@@ -237,7 +237,7 @@ def schedule_edit(
         raise CliError(f"layer {layer!r} not found on {name!r}")
     body: dict[str, Any] = {}
     if users:
-        body["participants"] = [_user_id(client, u) for u in users]
+        body["participants"] = [user_id_of(client, u) for u in users]
     if rotation:
         body["rotation"] = _rotation(rotation)
     if handoff:
@@ -267,13 +267,13 @@ def schedule_override(
     client = _client()
     schedule = _schedule(client, name)
     body: dict[str, Any] = {
-        "user_id": _user_id(client, user),
+        "user_id": user_id_of(client, user),
         "start": start,
         "end": end,
         "consent": consent,
     }
     if replaces:
-        body["replaces_user_id"] = _user_id(client, replaces)
+        body["replaces_user_id"] = user_id_of(client, replaces)
         body["kind"] = "swap"
     created = client.post(f"/api/v1/schedules/{schedule['id']}/overrides", json=body)
     if json_output:

@@ -1,8 +1,10 @@
-"""The cycle runner: every module runs under a database lease, with its own timeout and error
-boundary, so any number of workers can run and each step still happens once.
+"""The cycle runner: modules in a fixed order, each under a database lease with its own timeout
+and error boundary, so any number of workers can run and each step still happens once.
 
-On SQLite a second worker simply finds every lease taken and waits; on PostgreSQL several workers
-share the work.
+Order each cycle: Prometheus alert expiry, escalation (which also plans each paged person's
+messages by their rules), sending, acknowledgement timeouts, auditing, cleanup. The sender is the
+one step not under a lease: it claims messages row by row (SKIP LOCKED on PostgreSQL), so many
+workers send in parallel. On SQLite a second worker finds every lease taken and waits.
 """
 
 from __future__ import annotations
@@ -13,14 +15,23 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import psycopg
+import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session
 
 from vigil.clock import Clock
+from vigil.escalation.manager import audit, run_escalations
+from vigil.incidents.paging import ack_timeouts
 from vigil.integrations.expiry import expire_alerts
+from vigil.notify import service as notify
+from vigil.notify.channels import ChannelSet, SendResult
+from vigil.notify.models import MessageStatus, Notification
+from vigil.notify.service import Claimed, LinkConfig
 from vigil.storage import leases
 from vigil.storage.db import Database
 
@@ -28,6 +39,8 @@ log = logging.getLogger("vigil.engine")
 
 CYCLE_SECONDS = Histogram("vigil_engine_module_seconds", "Time per engine module run", ["module"])
 MODULE_ERRORS = Counter("vigil_engine_module_errors_total", "Engine module failures", ["module"])
+SENT = Counter("vigil_notifications_total", "Notification attempts by result", ["result"])
+KEEP_MESSAGES = timedelta(days=90)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +52,35 @@ class Module:
     timeout: timedelta = timedelta(seconds=30)
 
 
-def default_modules() -> list[Module]:
-    """The modules in the order they run each cycle."""
-    return [Module("expire_alerts", lambda session, now: expire_alerts(session, now=now))]
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    links: LinkConfig
+    channels: ChannelSet
+    max_attempts: int = 5
+    send_batch: int = 200
+    send_threads: int = 8
+
+
+def cleanup(session: Session, *, now: datetime) -> int:
+    """Forget delivered and cancelled messages after 90 days; the timeline keeps the record."""
+    result = session.execute(
+        sa.delete(Notification).where(
+            Notification.status.in_([MessageStatus.SENT, MessageStatus.CANCELLED]),
+            Notification.created_at < now - KEEP_MESSAGES,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def default_modules(config: EngineConfig) -> list[Module]:
+    """The leased modules in the order they run each cycle (sending runs after escalation)."""
+    return [
+        Module("expire_alerts", lambda s, now: expire_alerts(s, now=now)),
+        Module("escalation", lambda s, now: run_escalations(s, now=now, links=config.links)),
+        Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now)),
+        Module("audit", lambda s, now: audit(s, now=now)),
+        Module("cleanup", lambda s, now: cleanup(s, now=now)),
+    ]
 
 
 @dataclass
@@ -56,59 +95,163 @@ class Engine:
         self,
         db: Database,
         clock: Clock,
+        config: EngineConfig,
         *,
         modules: list[Module] | None = None,
         holder: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
-        self.modules = modules if modules is not None else default_modules()
+        self.config = config
+        self.modules = modules if modules is not None else default_modules(config)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._wake = threading.Event()
+        self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
+
+    def wake(self) -> None:
+        """Run the next cycle now instead of at the end of the interval (new work arrived)."""
+        self._wake.set()
 
     def run_cycle(self) -> CycleResult:
         """Run every module once; one module's failure never stops the others."""
         result = CycleResult()
         for module in self.modules:
-            started = time.monotonic()
-            try:
-                with self.db.unit_of_work() as session:
-                    now = self.clock.now()
-                    if not leases.try_acquire(
-                        session, name=module.name, holder=self.holder, ttl=module.timeout, now=now
-                    ):
-                        result.skipped.append(module.name)
-                        continue
-                    result.ran[module.name] = module.run(session, now)
-            except Exception as exc:  # the module's error boundary: log, count, carry on
-                MODULE_ERRORS.labels(module.name).inc()
-                result.failed[module.name] = f"{type(exc).__name__}: {exc}"
-                log.exception("engine module %s failed", module.name)
-            finally:
-                CYCLE_SECONDS.labels(module.name).observe(time.monotonic() - started)
+            self._run_module(module, result)
+            if module.name == "escalation":
+                self._run_sender(result)
+        if not any(m.name == "escalation" for m in self.modules):
+            self._run_sender(result)
         return result
 
+    def _run_module(self, module: Module, result: CycleResult) -> None:
+        started = time.monotonic()
+        try:
+            with self.db.unit_of_work() as session:
+                now = self.clock.now()
+                if not leases.try_acquire(
+                    session, name=module.name, holder=self.holder, ttl=module.timeout, now=now
+                ):
+                    result.skipped.append(module.name)
+                    return
+                result.ran[module.name] = module.run(session, now)
+        except Exception as exc:  # the module's error boundary: log, count, carry on
+            MODULE_ERRORS.labels(module.name).inc()
+            result.failed[module.name] = f"{type(exc).__name__}: {exc}"
+            log.exception("engine module %s failed", module.name)
+        finally:
+            CYCLE_SECONDS.labels(module.name).observe(time.monotonic() - started)
+
+    def _run_sender(self, result: CycleResult) -> None:
+        started = time.monotonic()
+        try:
+            result.ran["send"] = self.send_due()
+        except Exception as exc:
+            MODULE_ERRORS.labels("send").inc()
+            result.failed["send"] = f"{type(exc).__name__}: {exc}"
+            log.exception("engine module send failed")
+        finally:
+            CYCLE_SECONDS.labels("send").observe(time.monotonic() - started)
+
+    def send_due(self) -> int:
+        """Claim due messages (committed), send them outside any transaction, record each result
+        in its own transaction: a worker killed mid-send re-sends at most what was in flight."""
+        total = 0
+        while True:
+            with self.db.unit_of_work() as session:
+                claimed = notify.claim_due(
+                    session,
+                    now=self.clock.now(),
+                    holder=self.holder,
+                    limit=self.config.send_batch,
+                )
+            if not claimed:
+                return total
+            list(self._pool.map(self._send_one, claimed))
+            total += len(claimed)
+            if len(claimed) < self.config.send_batch:
+                return total
+
+    def _send_one(self, claimed: Claimed) -> None:
+        try:
+            outcome = self.config.channels.send(claimed.destination, claimed.message)
+        except Exception as exc:  # an adapter bug must not lose the message: retry it later
+            log.exception("channel %s raised", claimed.destination.kind)
+            outcome = SendResult.transient(f"{type(exc).__name__}: {exc}")
+        with self.db.unit_of_work() as session:
+            status = notify.record_result(
+                session,
+                claimed=claimed,
+                result=outcome,
+                now=self.clock.now(),
+                max_attempts=self.config.max_attempts,
+            )
+        SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
+
     def run_forever(self, *, interval: float, stop: threading.Event) -> None:
-        """Cycle until `stop` is set; `wake()` callers can shorten the wait."""
+        """Cycle until `stop` is set; `wake()` starts the next cycle early."""
         while not stop.is_set():
+            self._wake.clear()
             self.run_cycle()
-            stop.wait(interval)
+            self._wake.wait(interval)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.config.channels.close()
 
 
-class EmbeddedWorker:
-    """The engine on a background thread inside `vigil serve`."""
+class Listener:
+    """On PostgreSQL, LISTEN for `vigil_wake` so work committed by any process wakes this worker
+    within milliseconds rather than at the next cycle."""
 
-    def __init__(self, engine: Engine, *, interval: float) -> None:
+    CHANNEL = "vigil_wake"
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://")
         self.engine = engine
-        self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
-
-    def _run(self) -> None:
-        self.engine.run_forever(interval=self.interval, stop=self._stop)
+        self._thread = threading.Thread(target=self._run, name="vigil-listen", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {self.CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.engine.wake()
+            except Exception:  # reconnect: the cycle still runs every interval meanwhile
+                log.warning("wake-up listener lost its connection; reconnecting", exc_info=True)
+                self._stop.wait(2)
+
+
+class EmbeddedWorker:
+    """The engine on a background thread inside `vigil serve`."""
+
+    def __init__(self, engine: Engine, *, interval: float, listen_url: str | None = None) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vigil-worker", daemon=True)
+        self._listener = Listener(listen_url, engine) if listen_url else None
+
+    def _run(self) -> None:
+        self.engine.run_forever(interval=self.interval, stop=self._stop)
+
+    def start(self) -> None:
+        self._thread.start()
+        if self._listener:
+            self._listener.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.engine.wake()
+        if self._listener:
+            self._listener.stop()
         self._thread.join(timeout=10)
+        self.engine.close()

@@ -9,11 +9,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from vigil.alerts.models import Alert, AlertStatus
-from vigil.alerts.severity import urgency_for
 from vigil.errors import Conflict, NotFound
-from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from vigil.incidents import paging
+from vigil.incidents.models import EventKind, Incident, IncidentStatus
+from vigil.notify.service import LinkConfig
 from vigil.services import service as services
 from vigil.storage.pagination import parse_cursor
+from vigil.timeline.models import IncidentEvent
+from vigil.timeline.service import record
 
 PAGE_LIMIT_MAX = 200
 
@@ -25,29 +28,6 @@ class IncidentFilter:
     severities: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
-
-
-def record(
-    session: Session,
-    *,
-    incident_id: int,
-    kind: EventKind,
-    now: datetime,
-    actor_user_id: int | None = None,
-    message: str = "",
-    data: dict[str, object] | None = None,
-) -> IncidentEvent:
-    """Add one entry to an incident's timeline."""
-    event = IncidentEvent(
-        incident_id=incident_id,
-        kind=kind,
-        at=now,
-        actor_user_id=actor_user_id,
-        message=message,
-        data=data or {},
-    )
-    session.add(event)
-    return event
 
 
 def list_incidents(
@@ -107,6 +87,7 @@ def acknowledge(session: Session, *, incident_id: int, user_id: int, now: dateti
     incident.acknowledged_at = now
     incident.acknowledged_by_id = user_id
     incident.updated_at = now
+    paging.stop_paging(session, incident_ids=[incident_id], now=now, resolved=False)
     record(
         session,
         incident_id=incident_id,
@@ -135,6 +116,7 @@ def resolve(
     incident.resolved_at = now
     incident.resolved_by_id = user_id
     incident.updated_at = now
+    paging.stop_paging(session, incident_ids=[incident_id], now=now, resolved=True)
     record(
         session,
         incident_id=incident_id,
@@ -155,6 +137,7 @@ def set_severity(
     user_id: int,
     reason: str,
     now: datetime,
+    links: LinkConfig,
 ) -> Incident:
     """A person sets the severity; from then on alerts no longer change it."""
     incident = get_incident(session, incident_id=incident_id)
@@ -163,9 +146,9 @@ def set_severity(
     previous = incident.severity
     incident.severity = severity
     incident.severity_set_by_user = True
-    incident.urgency = urgency_for(severity)
     incident.updated_at = now
     if previous != severity:
+        paging.severity_changed(session, incident=incident, previous=previous, now=now, links=links)
         because = f" because {reason}" if reason else ""
         record(
             session,

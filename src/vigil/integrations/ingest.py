@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from vigil.alerts.events import Action, AlertEvent
 from vigil.alerts.keys import group_key_for
 from vigil.alerts.models import Alert, AlertStatus
-from vigil.alerts.severity import map_severity, urgency_for, worst
+from vigil.alerts.severity import map_severity, worst
+from vigil.incidents import paging
 from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
+from vigil.notify.service import LinkConfig
 from vigil.services.models import Service
 from vigil.storage.db import is_postgres
 
@@ -54,7 +56,12 @@ class IngestResult:
 
 
 def ingest(
-    session: Session, *, service: Service, events: list[AlertEvent], now: datetime
+    session: Session,
+    *,
+    service: Service,
+    events: list[AlertEvent],
+    now: datetime,
+    links: LinkConfig,
 ) -> IngestResult:
     """Apply every event of one request for one service; the caller commits."""
     result = IngestResult(dedup_keys=[event.dedup_key for event in events])
@@ -132,11 +139,34 @@ def ingest(
             acknowledged_incidents.add(state.incident_id)
     _write_alerts(session, service.id, states, now, result)
     _record_alert_events(session, states, incidents, now)
-    _raise_incident_severities(session, states, incidents, now)
-    _acknowledge_incidents(session, acknowledged_incidents, now)
+    raised = _raise_incident_severities(session, service, states, incidents, now)
+    acked = _acknowledge_incidents(session, acknowledged_incidents, now)
     if service.auto_resolve:
         _auto_resolve(session, states, now, result)
+    _page(session, result=result, raised=raised, acked=acked, now=now, links=links)
     return result
+
+
+def _page(
+    session: Session,
+    *,
+    result: IngestResult,
+    raised: dict[int, str],
+    acked: list[int],
+    now: datetime,
+    links: LinkConfig,
+) -> None:
+    """New incidents start paging; raised severities re-evaluate it; acks and resolves stop it."""
+    resolved = set(result.incidents_resolved)
+    opened = [i for i in result.incidents_opened if i not in resolved]
+    paging.start_paging(session, incident_ids=opened, now=now, links=links)
+    for incident_id, previous in raised.items():
+        incident = session.get(Incident, incident_id)
+        if incident is not None and incident_id not in result.incidents_opened:
+            paging.severity_changed(
+                session, incident=incident, previous=previous, now=now, links=links
+            )
+    paging.stop_paging(session, incident_ids=acked, now=now, resolved=False)
 
 
 def _lock_service(session: Session, service_id: int) -> None:
@@ -280,7 +310,9 @@ def _attach_to_incidents(
                 "service_id": service.id,
                 "severity": group_severity.get(opener.group_key or "", opener.severity),
                 "severity_set_by_user": False,
-                "urgency": urgency_for(group_severity.get(opener.group_key or "", opener.severity)),
+                "urgency": paging.urgency_of(
+                    service, group_severity.get(opener.group_key or "", opener.severity)
+                ),
                 "status": IncidentStatus.TRIGGERED,
                 "group_key": opener.group_key,
                 "alert_count": 0,
@@ -458,11 +490,13 @@ def _event(
 
 def _raise_incident_severities(
     session: Session,
+    service: Service,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
     now: datetime,
-) -> None:
-    """Incidents follow the worst severity of their alerts until a person sets it."""
+) -> dict[int, str]:
+    """Incidents follow the worst severity of their alerts until a person sets it; returns the
+    incidents whose severity rose, with their previous severity."""
     worst_by_incident: dict[int, str] = {}
     for state in states:
         if state.incident_id is None or not (state.is_new or state.severity_rose):
@@ -485,6 +519,7 @@ def _raise_incident_severities(
                 )
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    raised: dict[int, str] = {}
     for incident in incidents.values():
         severity = incident.severity
         candidate = worst_by_incident.get(incident.id)
@@ -494,6 +529,7 @@ def _raise_incident_severities(
             and worst(severity, candidate) != severity
         ):
             severity = worst(severity, candidate)
+            raised[incident.id] = incident.severity
             events.append(
                 _event(
                     incident.id,
@@ -509,7 +545,7 @@ def _raise_incident_severities(
             {
                 "_id": incident.id,
                 "severity": severity,
-                "urgency": urgency_for(severity),
+                "urgency": paging.urgency_of(service, severity),
                 "added": incident.added,
             }
         )
@@ -528,25 +564,31 @@ def _raise_incident_severities(
         )
     if events:
         session.execute(sa.insert(IncidentEvent), events)
+    return raised
 
 
-def _acknowledge_incidents(session: Session, incident_ids: set[int], now: datetime) -> None:
+def _acknowledge_incidents(session: Session, incident_ids: set[int], now: datetime) -> list[int]:
     """An acknowledge event from the sender acknowledges the alert's whole incident."""
     if not incident_ids:
-        return
+        return []
     table = Incident.__table__
-    acked = session.execute(
-        table.update()
-        .where(table.c.id.in_(sorted(incident_ids)), table.c.status == IncidentStatus.TRIGGERED)
-        .values(status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=now, updated_at=now)
-        .returning(table.c.id)
-    ).scalars()
+    acked = (
+        session.execute(
+            table.update()
+            .where(table.c.id.in_(sorted(incident_ids)), table.c.status == IncidentStatus.TRIGGERED)
+            .values(status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=now, updated_at=now)
+            .returning(table.c.id)
+        )
+        .scalars()
+        .all()
+    )
     rows = [
         _event(incident_id, EventKind.ACKNOWLEDGED, now, "Acknowledged by the alert's sender", {})
         for incident_id in acked
     ]
     if rows:
         session.execute(sa.insert(IncidentEvent), rows)
+    return list(acked)
 
 
 def _auto_resolve(
@@ -591,4 +633,5 @@ def resolve_incidents_without_firing_alerts(
                 for i in resolved
             ],
         )
+        paging.stop_paging(session, incident_ids=resolved, now=now, resolved=True)
     return resolved

@@ -44,6 +44,15 @@ class Service(Base):
     # Lower-cased sender severity -> SEV1..SEV4; merged over the defaults in alerts.severity.
     severity_mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
     default_severity: Mapped[str] = mapped_column(sa.String(8), default="SEV2")
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("escalation_policies.id", ondelete="SET NULL"), index=True
+    )
+    # {"time_zone": "Europe/Berlin", "days": ["mon", ...], "start": "09:00", "end": "18:00"}
+    support_hours: Mapped[dict[str, Any] | None]
+    # SEV -> "high" | "low", over the default (SEV1-2 high, SEV3-4 low).
+    urgency_mapping: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Acknowledged but unresolved this long: back to triggered, escalation restarts. None: off.
+    ack_timeout_minutes: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

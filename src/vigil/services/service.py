@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from vigil.accounts.models import Team
 from vigil.errors import Conflict, NotFound, ValidationFailed
+from vigil.escalation.models import EscalationPolicy
 from vigil.services.models import IntegrationKey, Service
 from vigil.services.schemas import IntegrationKeyCreate, ServiceCreate, ServiceUpdate
 
@@ -23,8 +24,11 @@ def create_service(session: Session, *, data: ServiceCreate, now: datetime) -> S
     """Create a service with one integration key per requested type."""
     _ensure_free_name(session, data.name)
     _ensure_team(session, data.team_id)
+    _ensure_policy(session, data.escalation_policy_id)
     service = Service(
-        **data.model_dump(exclude={"integration_types"}), created_at=now, updated_at=now
+        **data.model_dump(exclude={"integration_types"}, mode="json"),
+        created_at=now,
+        updated_at=now,
     )
     session.add(service)
     session.flush()
@@ -42,11 +46,14 @@ def update_service(
     session: Session, *, service_id: int, data: ServiceUpdate, now: datetime
 ) -> Service:
     service = get_service(session, service_id=service_id)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, mode="json")
     for required in ("name", "grouping_mode", "group_by", "group_window_seconds", "auto_resolve"):
         if required in changes and changes[required] is None:
             raise ValidationFailed(f"{required} cannot be null", field=required)
-    changes = {k: v for k, v in changes.items() if v is not None or k == "team_id"}
+    nullable = {"team_id", "escalation_policy_id", "support_hours", "ack_timeout_minutes"}
+    changes = {k: v for k, v in changes.items() if v is not None or k in nullable}
+    if changes.get("escalation_policy_id") is not None:
+        _ensure_policy(session, changes["escalation_policy_id"])
     if "name" in changes and changes["name"] != service.name:
         _ensure_free_name(session, changes["name"])
     if "team_id" in changes:
@@ -67,6 +74,13 @@ def delete_service(session: Session, *, service_id: int) -> None:
 def _ensure_free_name(session: Session, name: str) -> None:
     if session.scalar(sa.select(Service.id).where(Service.name == name)) is not None:
         raise Conflict(f"a service named {name!r} already exists", field="name")
+
+
+def _ensure_policy(session: Session, policy_id: int | None) -> None:
+    if policy_id is not None and session.get(EscalationPolicy, policy_id) is None:
+        raise ValidationFailed(
+            f"escalation policy {policy_id} does not exist", field="escalation_policy_id"
+        )
 
 
 def _ensure_team(session: Session, team_id: int | None) -> None:

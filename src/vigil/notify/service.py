@@ -1,0 +1,604 @@
+"""Contact methods, notification rules, shared channels, and the outbox: planning messages,
+cancelling them, claiming due ones and recording what the provider said. Functions over a
+session that never commit, except the sender's claim/record pair, which the caller commits
+around the network call so no lock is held while a provider answers."""
+
+from __future__ import annotations
+
+import random
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.accounts.models import User
+from vigil.errors import Conflict, NotFound, ValidationFailed
+from vigil.notify.channels import ChannelKind, Destination, Link, Message, MessageKind, SendResult
+from vigil.notify.links import action_links
+from vigil.notify.models import (
+    ChannelDestination,
+    ContactKind,
+    ContactMethod,
+    MessageStatus,
+    Notification,
+    NotificationRule,
+)
+from vigil.notify.schemas import ChannelCreate, ContactMethodCreate, RuleCreate
+from vigil.storage.db import is_postgres
+from vigil.timeline.models import EventKind
+from vigil.timeline.service import record_many
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+CLAIM_FOR = timedelta(seconds=60)
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_CAP = timedelta(minutes=10)
+
+# What a new contact method adds to its owner's rules (PagerDuty-style defaults):
+# immediately push, chat and email; SMS after 2 minutes; a voice call after 5 minutes.
+DEFAULT_RULES: dict[ContactKind, list[tuple[str, int]]] = {
+    ContactKind.EMAIL: [("high", 0), ("low", 0)],
+    ContactKind.PUSH: [("high", 0), ("low", 0)],
+    ContactKind.SLACK: [("high", 0)],
+    ContactKind.TEAMS: [("high", 0)],
+    ContactKind.SMS: [("high", 2)],
+    ContactKind.VOICE: [("high", 5)],
+}
+
+CHANNEL_OF: dict[str, ChannelKind] = {
+    "email": ChannelKind.EMAIL,
+    "sms": ChannelKind.SMS,
+    "voice": ChannelKind.VOICE,
+    "slack": ChannelKind.SLACK,
+    "teams": ChannelKind.TEAMS,
+    "push": ChannelKind.WEBHOOK,
+    "webhook": ChannelKind.WEBHOOK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Where people reach this server, and the key that signs their action links."""
+
+    base_url: str
+    secret: str
+
+
+def validate_address(kind: str, address: str, field: str = "address") -> None:
+    """Refuse addresses a channel could never deliver to."""
+    if kind == "email":
+        if not EMAIL.match(address):
+            raise ValidationFailed(f"{field}: not an email address", field=field)
+    elif kind in ("sms", "voice"):
+        if not E164.match(address):
+            raise ValidationFailed(
+                f"{field}: phone numbers must be E.164, like +4930123456", field=field
+            )
+    else:
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValidationFailed(f"{field}: must be an http(s) URL", field=field)
+
+
+# --- contact methods and rules --------------------------------------------------------------
+
+
+def add_contact_method(
+    session: Session, *, user_id: int, data: ContactMethodCreate, now: datetime, links: LinkConfig
+) -> ContactMethod:
+    """Add a method with its default rules, and send it a verification code before it pages."""
+    if session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found", field="user_id")
+    validate_address(data.kind, data.address)
+    method = ContactMethod(
+        user_id=user_id,
+        kind=data.kind,
+        address=data.address,
+        label=data.label or data.kind.value,
+        verification_code=f"{secrets.randbelow(1_000_000):06d}",
+        created_at=now,
+    )
+    session.add(method)
+    session.flush()
+    for urgency, delay in DEFAULT_RULES[ContactKind(data.kind)]:
+        session.add(
+            NotificationRule(
+                user_id=user_id, urgency=urgency, contact_method_id=method.id, delay_minutes=delay
+            )
+        )
+    verify_url = f"{links.base_url.rstrip('/')}/docs#/notifications"
+    _queue(
+        session,
+        key=f"verify-{method.id}",
+        kind="verify",
+        channel_kind=CHANNEL_OF[method.kind],
+        address=method.address,
+        content={
+            "title": f"Your Vigil verification code is {method.verification_code}",
+            "summary": "Enter this code to start receiving pages here.",
+            "body": f"Verification code: {method.verification_code}",
+            "links": [{"label": "Vigil", "url": verify_url}],
+        },
+        user_id=user_id,
+        contact_method_id=method.id,
+        now=now,
+    )
+    session.flush()
+    return method
+
+
+def verify_contact_method(
+    session: Session, *, user_id: int, method_id: int, code: str, now: datetime
+) -> ContactMethod:
+    method = get_contact_method(session, user_id=user_id, method_id=method_id)
+    if method.verified_at is None:
+        if method.verification_code is None or not secrets.compare_digest(
+            method.verification_code, code
+        ):
+            raise ValidationFailed("code: that is not the code we sent", field="code")
+        method.verified_at = now
+        method.verification_code = None
+    session.flush()
+    return method
+
+
+def mark_verified(session: Session, *, method_id: int, now: datetime) -> None:
+    """For admins and the demo: trust a method without a code (and skip sending one)."""
+    session.execute(
+        sa.update(ContactMethod)
+        .where(ContactMethod.id == method_id)
+        .values(verified_at=now, verification_code=None)
+    )
+    session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.contact_method_id == method_id,
+            Notification.kind == "verify",
+            Notification.status == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELLED)
+    )
+
+
+def get_contact_method(session: Session, *, user_id: int, method_id: int) -> ContactMethod:
+    method = session.get(ContactMethod, method_id)
+    if method is None or method.user_id != user_id:
+        raise NotFound(
+            f"contact method {method_id} not found for user {user_id}", field="method_id"
+        )
+    return method
+
+
+def list_contact_methods(session: Session, *, user_id: int) -> list[ContactMethod]:
+    return list(
+        session.scalars(
+            sa.select(ContactMethod)
+            .where(ContactMethod.user_id == user_id)
+            .order_by(ContactMethod.id)
+        )
+    )
+
+
+def delete_contact_method(session: Session, *, user_id: int, method_id: int) -> None:
+    session.delete(get_contact_method(session, user_id=user_id, method_id=method_id))
+    session.flush()
+
+
+def list_rules(session: Session, *, user_id: int) -> list[NotificationRule]:
+    return list(
+        session.scalars(
+            sa.select(NotificationRule)
+            .where(NotificationRule.user_id == user_id)
+            .order_by(NotificationRule.urgency, NotificationRule.delay_minutes, NotificationRule.id)
+        )
+    )
+
+
+def create_rule(session: Session, *, user_id: int, data: RuleCreate) -> NotificationRule:
+    method = session.get(ContactMethod, data.contact_method_id)
+    if method is None or method.user_id != user_id:
+        raise ValidationFailed(
+            f"contact_method_id: method {data.contact_method_id} is not one of this user's",
+            field="contact_method_id",
+        )
+    rule = NotificationRule(user_id=user_id, **data.model_dump())
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def delete_rule(session: Session, *, user_id: int, rule_id: int) -> None:
+    rule = session.get(NotificationRule, rule_id)
+    if rule is None or rule.user_id != user_id:
+        raise NotFound(f"rule {rule_id} not found for user {user_id}", field="rule_id")
+    session.delete(rule)
+    session.flush()
+
+
+# --- shared channel destinations --------------------------------------------------------------
+
+
+def create_channel(session: Session, *, data: ChannelCreate, now: datetime) -> ChannelDestination:
+    validate_address(data.kind, data.address)
+    if session.scalar(sa.select(ChannelDestination.id).where(ChannelDestination.name == data.name)):
+        raise Conflict(f"a channel named {data.name!r} already exists", field="name")
+    channel = ChannelDestination(**data.model_dump(), created_at=now)
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def list_channels(session: Session) -> list[ChannelDestination]:
+    return list(session.scalars(sa.select(ChannelDestination).order_by(ChannelDestination.name)))
+
+
+def get_channel(session: Session, *, channel_id: int) -> ChannelDestination:
+    channel = session.get(ChannelDestination, channel_id)
+    if channel is None:
+        raise NotFound(f"channel {channel_id} not found", field="channel_id")
+    return channel
+
+
+def delete_channel(session: Session, *, channel_id: int) -> None:
+    session.delete(get_channel(session, channel_id=channel_id))
+    session.flush()
+
+
+# --- planning -----------------------------------------------------------------------------
+
+
+def _queue(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    channel_kind: ChannelKind,
+    address: str,
+    content: dict[str, Any],
+    now: datetime,
+    send_at: datetime | None = None,
+    incident_id: int | None = None,
+    user_id: int | None = None,
+    contact_method_id: int | None = None,
+    channel_id: int | None = None,
+    secret: str | None = None,
+    urgency: str | None = None,
+    level: int | None = None,
+) -> None:
+    session.add(
+        Notification(
+            idempotency_key=key,
+            incident_id=incident_id,
+            user_id=user_id,
+            contact_method_id=contact_method_id,
+            channel_id=channel_id,
+            kind=kind,
+            channel_kind=channel_kind.value,
+            address=address,
+            secret=secret,
+            urgency=urgency,
+            level=level,
+            content=content,
+            send_at=send_at or now,
+            created_at=now,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PageContent:
+    """What a page says, fixed when the page is planned."""
+
+    incident_id: int
+    number: int
+    title: str
+    severity: str
+    service_name: str
+    war_room_url: str | None = None
+
+    def as_content(self, links: list[dict[str, str]]) -> dict[str, Any]:
+        body = f"{self.severity} on {self.service_name}: {self.title}"
+        if self.war_room_url:
+            links = [*links, {"label": "War room", "url": self.war_room_url}]
+        return {
+            "title": self.title,
+            "summary": self.title,
+            "severity": self.severity,
+            "incident_number": self.number,
+            "service_name": self.service_name,
+            "body": body,
+            "links": links,
+        }
+
+
+def plan_pages(
+    session: Session,
+    *,
+    page: PageContent,
+    user_ids: Sequence[int],
+    urgency: str,
+    key_prefix: str,
+    level: int | None,
+    kind: str,
+    now: datetime,
+    links: LinkConfig,
+) -> dict[int, int]:
+    """Queue each user's messages by their rules for this urgency; returns messages per user.
+
+    Unverified contact methods are skipped: a method pages only once its owner proved it works.
+    """
+    users = sorted(set(user_ids))
+    if not users:
+        return {}
+    rows = session.execute(
+        sa.select(NotificationRule, ContactMethod)
+        .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
+        .where(
+            NotificationRule.user_id.in_(users),
+            NotificationRule.urgency == urgency,
+            ContactMethod.verified_at.is_not(None),
+        )
+        .order_by(NotificationRule.delay_minutes, NotificationRule.id)
+    ).all()
+    planned: dict[int, int] = dict.fromkeys(users, 0)
+    for rule, method in rows:
+        content = page.as_content(
+            action_links(
+                links.base_url,
+                links.secret,
+                incident_id=page.incident_id,
+                user_id=rule.user_id,
+                now=now,
+            )
+        )
+        _queue(
+            session,
+            key=f"{key_prefix}-u{rule.user_id}-r{rule.id}",
+            kind=kind,
+            channel_kind=CHANNEL_OF[method.kind],
+            address=method.address,
+            content=content,
+            now=now,
+            send_at=now + timedelta(minutes=rule.delay_minutes),
+            incident_id=page.incident_id,
+            user_id=rule.user_id,
+            contact_method_id=method.id,
+            urgency=urgency,
+            level=level,
+        )
+        planned[rule.user_id] += 1
+    session.flush()
+    return planned
+
+
+def plan_channel_posts(
+    session: Session,
+    *,
+    page: PageContent,
+    channel_ids: Sequence[int],
+    key_prefix: str,
+    level: int | None,
+    kind: str,
+    now: datetime,
+    links: LinkConfig,
+) -> list[ChannelDestination]:
+    """Queue one post per shared channel (Slack, Teams, webhook or an email list)."""
+    channels = list(
+        session.scalars(
+            sa.select(ChannelDestination).where(ChannelDestination.id.in_(sorted(set(channel_ids))))
+        )
+    )
+    base = links.base_url.rstrip("/")
+    for channel in channels:
+        _queue(
+            session,
+            key=f"{key_prefix}-c{channel.id}",
+            kind=kind,
+            channel_kind=CHANNEL_OF[channel.kind],
+            address=channel.address,
+            secret=channel.secret,
+            content=page.as_content([{"label": "Open", "url": f"{base}/incidents/{page.number}"}]),
+            now=now,
+            incident_id=page.incident_id,
+            channel_id=channel.id,
+            level=level,
+        )
+    session.flush()
+    return channels
+
+
+def cancel_pending(
+    session: Session, *, incident_ids: Iterable[int], kinds: Sequence[str] = ("page",)
+) -> int:
+    """Cancel messages not yet sent (an acknowledgement stops pages; a resolve stops all)."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return 0
+    result = session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.incident_id.in_(ids),
+            Notification.status == MessageStatus.PENDING,
+            Notification.kind.in_(kinds),
+        )
+        .values(status=MessageStatus.CANCELLED)
+    )
+    return int(result.rowcount or 0)
+
+
+def list_for_incident(session: Session, *, incident_id: int) -> list[Notification]:
+    return list(
+        session.scalars(
+            sa.select(Notification)
+            .where(Notification.incident_id == incident_id)
+            .order_by(Notification.send_at, Notification.id)
+        )
+    )
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed message, detached from its session so it can be sent outside any transaction."""
+
+    id: int
+    destination: Destination
+    message: Message
+    attempts: int
+
+
+def claim_due(session: Session, *, now: datetime, holder: str, limit: int = 100) -> list[Claimed]:
+    """Claim due messages for `CLAIM_FOR`; a claim that expires (its sender died) is taken again.
+
+    PostgreSQL workers skip rows others have locked, so many senders share the work.
+    """
+    query = (
+        sa.select(Notification)
+        .where(
+            Notification.status == MessageStatus.PENDING,
+            Notification.send_at <= now,
+            sa.or_(Notification.claimed_until.is_(None), Notification.claimed_until <= now),
+        )
+        .order_by(Notification.send_at, Notification.id)
+        .limit(limit)
+    )
+    if is_postgres(session):
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    claimed = []
+    for row in rows:
+        row.claimed_until = now + CLAIM_FOR
+        row.claimed_by = holder
+        content = row.content
+        claimed.append(
+            Claimed(
+                id=row.id,
+                destination=Destination(ChannelKind(row.channel_kind), row.address, row.secret),
+                message=Message(
+                    idempotency_key=row.idempotency_key,
+                    kind=_message_kind(row.kind),
+                    title=content.get("title", ""),
+                    summary=content.get("summary", ""),
+                    severity=content.get("severity"),
+                    incident_number=content.get("incident_number"),
+                    service_name=content.get("service_name"),
+                    body=content.get("body", ""),
+                    links=tuple(
+                        Link(link["label"], link["url"]) for link in content.get("links", [])
+                    ),
+                    event=content.get("event"),
+                ),
+                attempts=row.attempts,
+            )
+        )
+    session.flush()
+    return claimed
+
+
+def _message_kind(kind: str) -> MessageKind:
+    if kind in ("test", "verify"):
+        return MessageKind.TEST
+    if kind in ("update", "management"):
+        return MessageKind.UPDATE if kind == "update" else MessageKind.PAGE
+    if kind == "resolved":
+        return MessageKind.RESOLVED
+    return MessageKind.PAGE
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with ±20 % jitter, capped, so retries spread out."""
+    base = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    return base * jitter
+
+
+def record_result(
+    session: Session,
+    *,
+    claimed: Claimed,
+    result: SendResult,
+    now: datetime,
+    max_attempts: int,
+) -> str:
+    """Store what the provider said; retry transient failures, then give up and say so on the
+    incident's timeline. Returns the message's new status."""
+    row = session.get(Notification, claimed.id)
+    if row is None or row.status != MessageStatus.PENDING:
+        return row.status if row else MessageStatus.CANCELLED
+    row.attempts += 1
+    row.claimed_until = None
+    row.claimed_by = None
+    if result.ok:
+        row.status = MessageStatus.SENT
+        row.sent_at = now
+        row.provider_id = result.provider_id
+        row.last_error = None
+    elif not result.permanent and row.attempts < max_attempts:
+        row.last_error = (result.error or "failed")[:2000]
+        delay = backoff(row.attempts)
+        if result.retry_after:
+            delay = max(delay, timedelta(seconds=result.retry_after))
+        row.send_at = now + delay
+    else:
+        row.status = MessageStatus.FAILED
+        row.last_error = (result.error or "failed")[:2000]
+    if row.incident_id is not None and row.status != MessageStatus.PENDING:
+        _record_attempt(session, row, now)
+    session.flush()
+    return row.status
+
+
+def _record_attempt(session: Session, row: Notification, now: datetime) -> None:
+    who = _recipient(session, row)
+    how = {
+        "email": "email",
+        "sms": "SMS",
+        "voice": "voice call",
+        "slack": "Slack",
+        "teams": "Teams",
+        "webhook": "webhook",
+    }.get(row.channel_kind, row.channel_kind)
+    if row.status == MessageStatus.SENT:
+        kind, message = EventKind.NOTIFIED, f"Notified {who} by {how}"
+    else:
+        kind, message = EventKind.NOTIFY_FAILED, f"Could not reach {who} by {how}: {row.last_error}"
+    record_many(
+        session,
+        [
+            {
+                "incident_id": row.incident_id,
+                "kind": kind,
+                "at": now,
+                "actor_user_id": None,
+                "message": message,
+                "data": {
+                    "notification_id": row.id,
+                    "user_id": row.user_id,
+                    "channel": row.channel_kind,
+                    "level": row.level,
+                    "attempts": row.attempts,
+                    "status": row.status,
+                },
+            }
+        ],
+    )
+
+
+def _recipient(session: Session, row: Notification) -> str:
+    if row.user_id is not None:
+        user = session.get(User, row.user_id)
+        if user is not None:
+            return user.name
+    if row.channel_id is not None:
+        channel = session.get(ChannelDestination, row.channel_id)
+        if channel is not None:
+            return channel.name
+    return row.address

@@ -1,0 +1,1 @@
+"""The incident timeline, shared by every capability that acts on incidents."""
