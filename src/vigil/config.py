@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     notify_http_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Incident command.
+    war_room_template: str | None = Field(
+        default=None, description="e.g. https://meet.example.com/inc-{number}"
+    )
+    update_cadence_sev1_minutes: int = Field(default=30, ge=1)
+    update_cadence_sev2_minutes: int = Field(default=60, ge=1)
+    severity_sev1_customers: int = Field(default=10_000, ge=1)
+    severity_sev2_customers: int = Field(default=100, ge=1)
+    severity_sev1_revenue: float = Field(default=100_000, ge=0)
+    severity_sev2_revenue: float = Field(default=10_000, ge=0)
     # Everyday CLI commands talk to a server like kubectl does.
     url: str | None = Field(default=None, description="Server the CLI talks to.")
     token: str | None = Field(default=None, description="API token the CLI uses.")

@@ -4,7 +4,17 @@ from inside a capability."""
 from vigil.accounts.models import ApiToken, Team, TeamMembership, User
 from vigil.alerts.models import Alert
 from vigil.escalation.models import EscalationPolicy, IncidentEscalation
-from vigil.incidents.models import Incident, IncidentEvent
+from vigil.incidents.models import (
+    Follower,
+    Incident,
+    IncidentEvent,
+    IncidentLink,
+    IncidentRole,
+    ResponsePlan,
+    StakeholderRule,
+    StatusUpdate,
+    Task,
+)
 from vigil.notify.models import (
     ChannelDestination,
     ContactMethod,
@@ -25,18 +35,25 @@ __all__ = [
     "ChannelDestination",
     "ContactMethod",
     "EscalationPolicy",
+    "Follower",
     "Incident",
     "IncidentEscalation",
     "IncidentEvent",
+    "IncidentLink",
+    "IncidentRole",
     "IntegrationKey",
     "LayerVersion",
     "Lease",
     "Notification",
     "NotificationRule",
     "Override",
+    "ResponsePlan",
     "Schedule",
     "ScheduleLayer",
     "Service",
+    "StakeholderRule",
+    "StatusUpdate",
+    "Task",
     "Team",
     "TeamMembership",
     "User",

@@ -37,6 +37,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     role: Mapped[str] = mapped_column(sa.String(16), default=Role.RESPONDER)
+    # An argon2 hash, for signing in to the web UI; None until a password is set.
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime]
 
 

@@ -8,11 +8,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vigil import __version__
-from vigil.api import accounts, health, incidents, integrations, paging, schedules, services
+from vigil.api import (
+    accounts,
+    command,
+    health,
+    incidents,
+    integrations,
+    paging,
+    schedules,
+    services,
+)
 from vigil.api.errors import install_error_handlers
 from vigil.clock import Clock, SystemClock
 from vigil.config import Settings, get_settings
 from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig
+from vigil.incidents.comms import CommandConfig
+from vigil.incidents.impact import Thresholds
 from vigil.notify.senders import channels_from_settings
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database, is_postgres
@@ -28,13 +39,31 @@ Every error is JSON: `{"error": "...", "field": "..."}`.
 """
 
 
-def build_engine(settings: Settings, db: Database, clock: Clock, links: LinkConfig) -> Engine:
+def command_config(settings: Settings, links: LinkConfig) -> CommandConfig:
+    """Incident-command settings: war-room template, update cadence, severity thresholds."""
+    return CommandConfig(
+        links=links,
+        war_room_template=settings.war_room_template,
+        cadence_minutes={
+            "SEV1": settings.update_cadence_sev1_minutes,
+            "SEV2": settings.update_cadence_sev2_minutes,
+        },
+        thresholds=Thresholds(
+            sev1_customers=settings.severity_sev1_customers,
+            sev2_customers=settings.severity_sev2_customers,
+            sev1_revenue=settings.severity_sev1_revenue,
+            sev2_revenue=settings.severity_sev2_revenue,
+        ),
+    )
+
+
+def build_engine(settings: Settings, db: Database, clock: Clock, command: CommandConfig) -> Engine:
     """An engine with the channels the settings configure."""
     return Engine(
         db,
         clock,
         EngineConfig(
-            links=links,
+            command=command,
             channels=channels_from_settings(settings, clock),
             max_attempts=settings.notify_max_attempts,
         ),
@@ -53,12 +82,13 @@ def create_app(
     clock = clock or SystemClock()
 
     links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+    command_settings = command_config(settings, links)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if embedded_worker:
-            engine = build_engine(settings, db, clock, links)
+            engine = build_engine(settings, db, clock, command_settings)
             worker = EmbeddedWorker(
                 engine,
                 interval=settings.worker_interval_seconds,
@@ -82,12 +112,14 @@ def create_app(
     app.state.db = db
     app.state.clock = clock
     app.state.links = links
+    app.state.command = command_settings
     app.state.wake = lambda: None
     install_error_handlers(app)
     for module in (
         health,
         integrations,
         incidents,
+        command,
         paging,
         services,
         schedules,

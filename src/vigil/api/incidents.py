@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from vigil.alerts import service as alerts
 from vigil.api.deps import CurrentUser, Now, ReadSession, Responder, WriteSession
 from vigil.api.errors import error_responses
+from vigil.incidents import command, comms, lifecycle
 from vigil.incidents import service as incidents
 from vigil.incidents.models import Incident, IncidentStatus, Severity
 from vigil.incidents.schemas import (
@@ -21,7 +22,10 @@ from vigil.incidents.schemas import (
     IncidentRead,
     NoteCreate,
     ResolveRequest,
+    RoleRead,
     SeverityChange,
+    StatusUpdateRead,
+    TaskRead,
     TimelineEventRead,
 )
 from vigil.services import service as services
@@ -42,6 +46,25 @@ def _detail(session: ReadSession | WriteSession, incident: Incident) -> Incident
             TimelineEventRead.model_validate(e)
             for e in incidents.timeline(session, incident_id=incident.id)
         ],
+        impact=incident.impact or {},
+        roles=[
+            RoleRead(
+                role=r.role,
+                user_id=r.user_id,
+                assigned_at=r.assigned_at,
+                duties=lifecycle.ROLE_DUTIES.get(r.role, []),
+            )
+            for r in command.current_roles(session, incident_id=incident.id)
+        ],
+        tasks=[
+            TaskRead.model_validate(t) for t in comms.list_tasks(session, incident_id=incident.id)
+        ],
+        updates=[
+            StatusUpdateRead.model_validate(u)
+            for u in comms.list_updates(session, incident_id=incident.id)
+        ],
+        related=command.related(session, incident_id=incident.id),
+        allowed_moves=[m.value for m in lifecycle.allowed_moves(incident.status)],
     )
 
 
@@ -133,7 +156,7 @@ def change_severity(
         user_id=user.id,
         reason=body.reason,
         now=now,
-        links=request.app.state.links,
+        config=request.app.state.command,
     )
     session.commit()
     return IncidentRead.model_validate(incident)

@@ -75,7 +75,7 @@ def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult
             service=service,
             events=events,
             now=app.state.clock.now(),
-            links=app.state.links,
+            command=app.state.command,
         )
     if result.incidents_opened:
         app.state.wake()

@@ -14,7 +14,7 @@ import uvicorn
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role
 from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
-from vigil.api.app import build_engine, create_app
+from vigil.api.app import build_engine, command_config, create_app
 from vigil.cli.demo import has_data, seed
 from vigil.cli.output import console, print_json, table
 from vigil.clock import SystemClock
@@ -77,7 +77,7 @@ def worker(
     db = _database(settings)
     clock = SystemClock()
     links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
-    engine = build_engine(settings, db, clock, links)
+    engine = build_engine(settings, db, clock, command_config(settings, links))
     listener = Listener(settings.resolved_database_url, engine) if is_postgres(db.engine) else None
     if listener:
         listener.start()

@@ -2,7 +2,8 @@
 and error boundary, so any number of workers can run and each step still happens once.
 
 Order each cycle: Prometheus alert expiry, escalation (which also plans each paged person's
-messages by their rules), sending, acknowledgement timeouts, auditing, cleanup. The sender is the
+messages by their rules), sending, acknowledgement timeouts, overdue-update reminders,
+auditing, cleanup. The sender is the
 one step not under a lease: it claims messages row by row (SKIP LOCKED on PostgreSQL), so many
 workers send in parallel. On SQLite a second worker finds every lease taken and waits.
 """
@@ -26,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from vigil.clock import Clock
 from vigil.escalation.manager import audit, run_escalations
+from vigil.incidents.comms import CommandConfig, remind_overdue_updates
 from vigil.incidents.paging import ack_timeouts
 from vigil.integrations.expiry import expire_alerts
 from vigil.notify import service as notify
 from vigil.notify.channels import ChannelSet, SendResult
 from vigil.notify.models import MessageStatus, Notification
-from vigil.notify.service import Claimed, LinkConfig
+from vigil.notify.service import Claimed
 from vigil.storage import leases
 from vigil.storage.db import Database
 
@@ -54,7 +56,7 @@ class Module:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    links: LinkConfig
+    command: CommandConfig
     channels: ChannelSet
     max_attempts: int = 5
     send_batch: int = 200
@@ -76,8 +78,14 @@ def default_modules(config: EngineConfig) -> list[Module]:
     """The leased modules in the order they run each cycle (sending runs after escalation)."""
     return [
         Module("expire_alerts", lambda s, now: expire_alerts(s, now=now)),
-        Module("escalation", lambda s, now: run_escalations(s, now=now, links=config.links)),
+        Module(
+            "escalation", lambda s, now: run_escalations(s, now=now, links=config.command.links)
+        ),
         Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now)),
+        Module(
+            "update_reminders",
+            lambda s, now: remind_overdue_updates(s, now=now, config=config.command),
+        ),
         Module("audit", lambda s, now: audit(s, now=now)),
         Module("cleanup", lambda s, now: cleanup(s, now=now)),
     ]

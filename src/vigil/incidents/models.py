@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,8 +16,13 @@ __all__ = ["EventKind", "Incident", "IncidentEvent", "IncidentStatus", "Severity
 
 
 class IncidentStatus(StrEnum):
+    """The lifecycle, in order; `lifecycle.ALLOWED` says which moves are allowed."""
+
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
     RESOLVED = "resolved"
 
 
@@ -56,7 +62,9 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(1024))
     description: Mapped[str] = mapped_column(sa.Text, default="")
-    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"))
+    service_id: Mapped[int | None] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"))
+    # Declared incidents may affect several services; the first is `service_id`.
+    affected_service_ids: Mapped[list[Any]] = mapped_column(default=list)
     severity: Mapped[str] = mapped_column(sa.String(8))
     # Set once a person chooses the severity; from then on alerts no longer move it.
     severity_set_by_user: Mapped[bool] = mapped_column(default=False)
@@ -74,7 +82,134 @@ class Incident(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL")
     )
+    # Incident command: when impact began and was detected, when each phase began.
+    started_at: Mapped[datetime | None]
+    detected_at: Mapped[datetime | None]
+    investigating_at: Mapped[datetime | None]
+    identified_at: Mapped[datetime | None]
+    monitoring_at: Mapped[datetime | None]
+    declared_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    war_room_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    impact: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    merged_into_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="SET NULL")
+    )
+    last_stakeholder_update_at: Mapped[datetime | None]
+    update_reminded_at: Mapped[datetime | None]
 
     @property
     def number(self) -> int:
         return self.id
+
+
+class Role(StrEnum):
+    COMMANDER = "commander"
+    TECHNICAL_LEAD = "technical_lead"
+    COMMUNICATIONS_MANAGER = "communications_manager"
+    SCRIBE = "scribe"
+    SUBJECT_MATTER_EXPERT = "subject_matter_expert"
+
+
+class IncidentRole(Base):
+    """Who holds a role, from when to when: handovers end one row and start the next."""
+
+    __tablename__ = "incident_roles"
+    __table_args__ = (sa.Index("ix_incident_roles_incident", "incident_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(32))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    assigned_at: Mapped[datetime]
+    assigned_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    ended_at: Mapped[datetime | None]
+
+
+class StatusUpdate(Base):
+    __tablename__ = "status_updates"
+    __table_args__ = (sa.Index("ix_status_updates_incident", "incident_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    audience: Mapped[str] = mapped_column(sa.String(16))  # internal, stakeholders, public
+    phase: Mapped[str] = mapped_column(sa.String(16))
+    message: Mapped[str] = mapped_column(sa.Text)
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
+class Task(Base):
+    __tablename__ = "incident_tasks"
+    __table_args__ = (sa.Index("ix_incident_tasks_incident", "incident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(sa.ForeignKey("incidents.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(500))
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")  # open, done, skipped
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    due_at: Mapped[datetime | None]
+    from_plan_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    completed_at: Mapped[datetime | None]
+
+
+class ResponsePlan(Base):
+    """For a service and severities: a runbook link and a checklist that becomes tasks."""
+
+    __tablename__ = "response_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(100))
+    severities: Mapped[list[Any]]
+    runbook_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    checklist: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+
+
+class StakeholderRule(Base):
+    """Per severity, which shared channel (email list, Slack, Teams, webhook) hears about what."""
+
+    __tablename__ = "stakeholder_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    severity: Mapped[str] = mapped_column(sa.String(8))
+    channel_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("channel_destinations.id", ondelete="CASCADE")
+    )
+    # Which moments: declared, severity_changed, update, resolved.
+    events: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+
+
+class Follower(Base):
+    __tablename__ = "incident_followers"
+
+    incident_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class IncidentLink(Base):
+    """Two incidents marked as related (stored once, lower id first)."""
+
+    __tablename__ = "incident_links"
+
+    incident_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    related_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )

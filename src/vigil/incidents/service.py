@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from vigil.alerts.models import Alert, AlertStatus
 from vigil.errors import Conflict, NotFound
-from vigil.incidents import paging
+from vigil.incidents import comms, paging
+from vigil.incidents.comms import CommandConfig
 from vigil.incidents.models import EventKind, Incident, IncidentStatus
-from vigil.notify.service import LinkConfig
 from vigil.services import service as services
 from vigil.storage.pagination import parse_cursor
 from vigil.timeline.models import IncidentEvent
@@ -137,7 +137,7 @@ def set_severity(
     user_id: int,
     reason: str,
     now: datetime,
-    links: LinkConfig,
+    config: CommandConfig,
 ) -> Incident:
     """A person sets the severity; from then on alerts no longer change it."""
     incident = get_incident(session, incident_id=incident_id)
@@ -148,7 +148,9 @@ def set_severity(
     incident.severity_set_by_user = True
     incident.updated_at = now
     if previous != severity:
-        paging.severity_changed(session, incident=incident, previous=previous, now=now, links=links)
+        paging.severity_changed(
+            session, incident=incident, previous=previous, now=now, links=config.links
+        )
         because = f" because {reason}" if reason else ""
         record(
             session,
@@ -158,6 +160,14 @@ def set_severity(
             actor_user_id=user_id,
             message=f"Severity changed from {previous} to {severity}{because}",
             data={"from": previous, "to": severity, "reason": reason},
+        )
+        comms.notify_stakeholders(
+            session,
+            incident=incident,
+            event="severity_changed",
+            body=f"Severity changed from {previous} to {severity}{because}",
+            now=now,
+            config=config,
         )
     session.flush()
     return incident

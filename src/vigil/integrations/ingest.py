@@ -18,9 +18,10 @@ from vigil.alerts.events import Action, AlertEvent
 from vigil.alerts.keys import group_key_for
 from vigil.alerts.models import Alert, AlertStatus
 from vigil.alerts.severity import map_severity, worst
+from vigil.incidents import command as incident_command
 from vigil.incidents import paging
+from vigil.incidents.comms import CommandConfig
 from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
-from vigil.notify.service import LinkConfig
 from vigil.services.models import Service
 from vigil.storage.db import is_postgres
 
@@ -61,7 +62,7 @@ def ingest(
     service: Service,
     events: list[AlertEvent],
     now: datetime,
-    links: LinkConfig,
+    command: CommandConfig,
 ) -> IngestResult:
     """Apply every event of one request for one service; the caller commits."""
     result = IngestResult(dedup_keys=[event.dedup_key for event in events])
@@ -143,7 +144,7 @@ def ingest(
     acked = _acknowledge_incidents(session, acknowledged_incidents, now)
     if service.auto_resolve:
         _auto_resolve(session, states, now, result)
-    _page(session, result=result, raised=raised, acked=acked, now=now, links=links)
+    _page(session, result=result, raised=raised, acked=acked, now=now, command=command)
     return result
 
 
@@ -154,11 +155,15 @@ def _page(
     raised: dict[int, str],
     acked: list[int],
     now: datetime,
-    links: LinkConfig,
+    command: CommandConfig,
 ) -> None:
     """New incidents start paging; raised severities re-evaluate it; acks and resolves stop it."""
+    links = command.links
     resolved = set(result.incidents_resolved)
     opened = [i for i in result.incidents_opened if i not in resolved]
+    incident_command.on_opened(
+        session, incident_ids=result.incidents_opened, now=now, config=command
+    )
     paging.start_paging(session, incident_ids=opened, now=now, links=links)
     for incident_id, previous in raised.items():
         incident = session.get(Incident, incident_id)

@@ -301,9 +301,11 @@ class PageContent:
     severity: str
     service_name: str
     war_room_url: str | None = None
+    body: str | None = None
+    event: str | None = None
 
     def as_content(self, links: list[dict[str, str]]) -> dict[str, Any]:
-        body = f"{self.severity} on {self.service_name}: {self.title}"
+        body = self.body or f"{self.severity} on {self.service_name}: {self.title}"
         if self.war_room_url:
             links = [*links, {"label": "War room", "url": self.war_room_url}]
         return {
@@ -314,6 +316,7 @@ class PageContent:
             "service_name": self.service_name,
             "body": body,
             "links": links,
+            "event": self.event,
         }
 
 

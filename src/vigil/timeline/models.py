@@ -27,6 +27,20 @@ class EventKind(StrEnum):
     NOTIFY_FAILED = "notify_failed"
     REASSIGNED = "reassigned"
     ACK_TIMEOUT = "ack_timeout"
+    DECLARED = "declared"
+    STATUS_CHANGED = "status_changed"
+    REOPENED = "reopened"
+    ROLE_ASSIGNED = "role_assigned"
+    ROLE_HANDED_OVER = "role_handed_over"
+    ROLE_REMOVED = "role_removed"
+    STATUS_UPDATE = "status_update"
+    TASK_ADDED = "task_added"
+    TASK_UPDATED = "task_updated"
+    IMPACT_ASSESSED = "impact_assessed"
+    UPDATE_OVERDUE = "update_overdue"
+    MERGED = "merged"
+    LINKED = "linked"
+    EDITED = "edited"
 
 
 class IncidentEvent(Base):
@@ -44,3 +58,6 @@ class IncidentEvent(Base):
     )
     message: Mapped[str] = mapped_column(sa.Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pinned: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Set when the entry was written later than `at` (a backfilled event): shown as edited.
+    recorded_at: Mapped[datetime | None]

@@ -1,0 +1,412 @@
+"""Telling people: status updates and their cadence, stakeholder notifications, followers, and
+the reminder when a stakeholder update is overdue. Also response plans and tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.errors import Conflict, NotFound, ValidationFailed
+from vigil.incidents.impact import Thresholds
+from vigil.incidents.models import (
+    EventKind,
+    Follower,
+    Incident,
+    IncidentRole,
+    IncidentStatus,
+    ResponsePlan,
+    Role,
+    StakeholderRule,
+    StatusUpdate,
+    Task,
+)
+from vigil.notify import service as notify
+from vigil.notify.models import ChannelDestination
+from vigil.notify.service import LinkConfig, PageContent
+from vigil.services.models import Service
+from vigil.timeline.service import record
+
+STAKEHOLDER_EVENTS = ("declared", "severity_changed", "update", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandConfig:
+    """Installation-wide incident-command settings, handed down from the app or worker."""
+
+    links: LinkConfig
+    war_room_template: str | None = None
+    cadence_minutes: dict[str, int] = field(default_factory=lambda: {"SEV1": 30, "SEV2": 60})
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def _page(session: Session, incident: Incident, *, body: str, event: str) -> PageContent:
+    service = session.get(Service, incident.service_id) if incident.service_id else None
+    return PageContent(
+        incident_id=incident.id,
+        number=incident.number,
+        title=incident.title,
+        severity=incident.severity,
+        service_name=service.name if service else "declared",
+        war_room_url=incident.war_room_url,
+        body=body,
+        event=f"incident.{event}",
+    )
+
+
+def notify_stakeholders(
+    session: Session,
+    *,
+    incident: Incident,
+    event: str,
+    body: str,
+    now: datetime,
+    config: CommandConfig,
+) -> list[str]:
+    """Post to the severity's stakeholder channels for this event, and tell followers."""
+    rules = list(
+        session.scalars(
+            sa.select(StakeholderRule).where(StakeholderRule.severity == incident.severity)
+        )
+    )
+    channel_ids = [rule.channel_id for rule in rules if event in rule.events]
+    page = _page(session, incident, body=body, event=event)
+    stamp = int(now.timestamp() * 1000)
+    channels = notify.plan_channel_posts(
+        session,
+        page=page,
+        channel_ids=channel_ids,
+        key_prefix=f"inc{incident.id}-{event}-t{stamp}",
+        level=None,
+        kind="update",
+        now=now,
+        links=config.links,
+    )
+    followers = list(
+        session.scalars(sa.select(Follower.user_id).where(Follower.incident_id == incident.id))
+    )
+    notify.plan_pages(
+        session,
+        page=page,
+        user_ids=followers,
+        urgency="low",
+        key_prefix=f"inc{incident.id}-{event}-t{stamp}-f",
+        level=None,
+        kind="update",
+        now=now,
+        links=config.links,
+    )
+    return [c.name for c in channels] + [f"{len(followers)} follower(s)"] * bool(followers)
+
+
+def post_update(
+    session: Session,
+    *,
+    incident_id: int,
+    message: str,
+    audience: str,
+    author_id: int,
+    now: datetime,
+    config: CommandConfig,
+) -> StatusUpdate:
+    """A status update; stakeholder updates reset the cadence and go to stakeholders."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"incident #{incident_id} not found", field="number")
+    if incident.status == IncidentStatus.RESOLVED:
+        raise Conflict(f"incident #{incident_id} is resolved; reopen it first", field="status")
+    update = StatusUpdate(
+        incident_id=incident_id,
+        audience=audience,
+        phase=incident.status,
+        message=message,
+        author_id=author_id,
+        created_at=now,
+    )
+    session.add(update)
+    told: list[str] = []
+    if audience in ("stakeholders", "public"):
+        incident.last_stakeholder_update_at = now
+        incident.update_reminded_at = None
+        told = notify_stakeholders(
+            session, incident=incident, event="update", body=message, now=now, config=config
+        )
+    record(
+        session,
+        incident_id=incident_id,
+        kind=EventKind.STATUS_UPDATE,
+        now=now,
+        actor_user_id=author_id,
+        message=f"Update ({audience}, {incident.status}): {message}",
+        data={"audience": audience, "told": told},
+    )
+    session.flush()
+    return update
+
+
+def list_updates(session: Session, *, incident_id: int) -> list[StatusUpdate]:
+    return list(
+        session.scalars(
+            sa.select(StatusUpdate)
+            .where(StatusUpdate.incident_id == incident_id)
+            .order_by(StatusUpdate.created_at, StatusUpdate.id)
+        )
+    )
+
+
+def remind_overdue_updates(session: Session, *, now: datetime, config: CommandConfig) -> int:
+    """Engine module: an open SEV1/SEV2 without a stakeholder update for its cadence reminds the
+    communications manager (or, without one, the commander), once per cadence period."""
+    count = 0
+    for severity, minutes in config.cadence_minutes.items():
+        cadence = timedelta(minutes=minutes)
+        candidates = session.scalars(
+            sa.select(Incident).where(
+                Incident.severity == severity,
+                Incident.status.not_in([IncidentStatus.RESOLVED, IncidentStatus.TRIGGERED]),
+                Incident.merged_into_id.is_(None),
+                sa.func.coalesce(Incident.last_stakeholder_update_at, Incident.created_at)
+                <= now - cadence,
+            )
+        ).all()
+        for incident in candidates:
+            if incident.update_reminded_at and incident.update_reminded_at > now - cadence:
+                continue
+            holder = _role_holder(session, incident.id, Role.COMMUNICATIONS_MANAGER)
+            role = "communications manager"
+            if holder is None:
+                holder, role = _role_holder(session, incident.id, Role.COMMANDER), "commander"
+            incident.update_reminded_at = now
+            if holder is not None:
+                notify.plan_pages(
+                    session,
+                    page=_page(
+                        session,
+                        incident,
+                        body=f"A stakeholder update is due ({severity}: every {minutes} min).",
+                        event="update_overdue",
+                    ),
+                    user_ids=[holder],
+                    urgency="low",
+                    key_prefix=f"inc{incident.id}-remind-t{int(now.timestamp() * 1000)}",
+                    level=None,
+                    kind="reminder",
+                    now=now,
+                    links=config.links,
+                )
+            record(
+                session,
+                incident_id=incident.id,
+                kind=EventKind.UPDATE_OVERDUE,
+                now=now,
+                message=(
+                    f"Stakeholder update overdue ({severity}: every {minutes} min); "
+                    + (f"reminded the {role}" if holder else "nobody holds a role to remind")
+                ),
+                data={"user_id": holder},
+            )
+            count += 1
+    session.flush()
+    return count
+
+
+def _role_holder(session: Session, incident_id: int, role: Role) -> int | None:
+    return session.scalar(
+        sa.select(IncidentRole.user_id).where(
+            IncidentRole.incident_id == incident_id,
+            IncidentRole.role == role,
+            IncidentRole.ended_at.is_(None),
+        )
+    )
+
+
+# --- followers --------------------------------------------------------------------------------
+
+
+def follow(session: Session, *, incident_id: int, user_id: int) -> None:
+    if session.get(Follower, (incident_id, user_id)) is None:
+        session.add(Follower(incident_id=incident_id, user_id=user_id))
+        session.flush()
+
+
+def unfollow(session: Session, *, incident_id: int, user_id: int) -> None:
+    session.execute(
+        sa.delete(Follower).where(Follower.incident_id == incident_id, Follower.user_id == user_id)
+    )
+
+
+# --- stakeholder rules ------------------------------------------------------------------------
+
+
+def create_stakeholder_rule(
+    session: Session, *, severity: str, channel_id: int, events: list[str], now: datetime
+) -> StakeholderRule:
+    if session.get(ChannelDestination, channel_id) is None:
+        raise ValidationFailed(f"channel {channel_id} does not exist", field="channel_id")
+    rule = StakeholderRule(severity=severity, channel_id=channel_id, events=events, created_at=now)
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def list_stakeholder_rules(session: Session) -> list[StakeholderRule]:
+    return list(session.scalars(sa.select(StakeholderRule).order_by(StakeholderRule.severity)))
+
+
+def delete_stakeholder_rule(session: Session, *, rule_id: int) -> None:
+    rule = session.get(StakeholderRule, rule_id)
+    if rule is None:
+        raise NotFound(f"stakeholder rule {rule_id} not found", field="rule_id")
+    session.delete(rule)
+    session.flush()
+
+
+# --- response plans and tasks -----------------------------------------------------------------
+
+
+def create_plan(
+    session: Session,
+    *,
+    service_id: int,
+    name: str,
+    severities: list[str],
+    runbook_url: str | None,
+    checklist: list[str],
+    now: datetime,
+) -> ResponsePlan:
+    if session.get(Service, service_id) is None:
+        raise NotFound(f"service {service_id} not found", field="service_id")
+    plan = ResponsePlan(
+        service_id=service_id,
+        name=name,
+        severities=severities,
+        runbook_url=runbook_url,
+        checklist=checklist,
+        created_at=now,
+    )
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def list_plans(session: Session, *, service_id: int) -> list[ResponsePlan]:
+    return list(
+        session.scalars(
+            sa.select(ResponsePlan)
+            .where(ResponsePlan.service_id == service_id)
+            .order_by(ResponsePlan.id)
+        )
+    )
+
+
+def delete_plan(session: Session, *, service_id: int, plan_id: int) -> None:
+    plan = session.get(ResponsePlan, plan_id)
+    if plan is None or plan.service_id != service_id:
+        raise NotFound(f"response plan {plan_id} not found", field="plan_id")
+    session.delete(plan)
+    session.flush()
+
+
+def apply_plans(session: Session, *, incidents: list[Incident], now: datetime) -> None:
+    """Turn the matching response plans' checklists into tasks on each new incident."""
+    service_ids = sorted({i.service_id for i in incidents if i.service_id is not None})
+    if not service_ids:
+        return
+    plans = list(
+        session.scalars(sa.select(ResponsePlan).where(ResponsePlan.service_id.in_(service_ids)))
+    )
+    if not plans:
+        return
+    rows: list[dict[str, Any]] = []
+    for incident in incidents:
+        for plan in plans:
+            if plan.service_id != incident.service_id or incident.severity not in plan.severities:
+                continue
+            checklist = list(plan.checklist)
+            if plan.runbook_url:
+                checklist.insert(0, f"Open the runbook: {plan.runbook_url}")
+            rows += [
+                {
+                    "incident_id": incident.id,
+                    "title": item[:500],
+                    "status": "open",
+                    "from_plan_id": plan.id,
+                    "created_at": now,
+                }
+                for item in checklist
+            ]
+    if rows:
+        session.execute(sa.insert(Task), rows)
+
+
+def add_task(
+    session: Session,
+    *,
+    incident_id: int,
+    title: str,
+    assignee_id: int | None,
+    due_at: datetime | None,
+    actor_id: int,
+    now: datetime,
+) -> Task:
+    task = Task(
+        incident_id=incident_id,
+        title=title,
+        assignee_id=assignee_id,
+        due_at=due_at,
+        created_at=now,
+        created_by_id=actor_id,
+    )
+    session.add(task)
+    session.flush()
+    record(
+        session,
+        incident_id=incident_id,
+        kind=EventKind.TASK_ADDED,
+        now=now,
+        actor_user_id=actor_id,
+        message=f"Task added: {title}",
+        data={"task_id": task.id, "assignee_id": assignee_id},
+    )
+    return task
+
+
+def update_task(
+    session: Session,
+    *,
+    incident_id: int,
+    task_id: int,
+    changes: dict[str, Any],
+    actor_id: int,
+    now: datetime,
+) -> Task:
+    task = session.get(Task, task_id)
+    if task is None or task.incident_id != incident_id:
+        raise NotFound(f"task {task_id} not found on incident #{incident_id}", field="task_id")
+    for name, value in changes.items():
+        setattr(task, name, value)
+    if changes.get("status") == "done":
+        task.completed_at = now
+    elif "status" in changes:
+        task.completed_at = None
+    described = ", ".join(f"{k} → {v}" for k, v in changes.items())
+    record(
+        session,
+        incident_id=incident_id,
+        kind=EventKind.TASK_UPDATED,
+        now=now,
+        actor_user_id=actor_id,
+        message=f"Task '{task.title}': {described}",
+        data={"task_id": task.id, **{k: str(v) for k, v in changes.items()}},
+    )
+    session.flush()
+    return task
+
+
+def list_tasks(session: Session, *, incident_id: int) -> list[Task]:
+    return list(
+        session.scalars(sa.select(Task).where(Task.incident_id == incident_id).order_by(Task.id))
+    )
