@@ -14,8 +14,8 @@ from vigil.accounts.models import Role, User
 from vigil.clock import FakeClock
 from vigil.engine.runner import Engine, EngineConfig
 from vigil.escalation import service as escalation
-from vigil.incidents.comms import CommandConfig
 from vigil.escalation.schemas import PolicyCreate
+from vigil.incidents.comms import CommandConfig
 from vigil.notify import service as notify
 from vigil.notify.channels import ChannelKind, ChannelSet, Destination, Message, SendResult
 from vigil.notify.schemas import ContactMethodCreate
@@ -57,7 +57,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def worker(db: Database, clock: FakeClock, recorder: Recorder) -> Engine:
-    channels = ChannelSet({kind: recorder for kind in ChannelKind})
+    channels = ChannelSet(dict.fromkeys(ChannelKind, recorder))
     config = EngineConfig(
         command=CommandConfig(links=LINKS), channels=channels, send_threads=1, max_attempts=3
     )

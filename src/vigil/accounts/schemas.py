@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -19,13 +20,40 @@ def _known_zone(name: str) -> str:
     return name
 
 
+def _no_nul(text: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it here so the error names the field.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
+
+# Row ids are 32-bit integers on PostgreSQL; a larger one can only be "not found" or invalid.
+Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 TimeZone = Annotated[str, AfterValidator(_known_zone)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_no_nul),
+]
+PersonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_no_nul),
+]
+Description = Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]
+_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+")
+
+
+def _email(address: str) -> str:
+    if not _EMAIL.fullmatch(address):
+        raise ValueError("not an email address (for example ada@example.com)")
+    return address
+
+
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-    ),
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=320),
+    AfterValidator(_email),
 ]
 
 
@@ -35,13 +63,13 @@ class Model(BaseModel):
 
 class TeamCreate(Model):
     name: Name
-    description: str = Field(default="", max_length=1000)
+    description: Description = ""
     time_zone: TimeZone = "UTC"
 
 
 class TeamUpdate(Model):
     name: Name | None = None
-    description: str | None = Field(default=None, max_length=1000)
+    description: Description | None = None
     time_zone: TimeZone | None = None
 
 
@@ -55,22 +83,19 @@ class TeamRead(Model):
 
 
 class UserCreate(Model):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: PersonName
     email: Email
     time_zone: TimeZone = "UTC"
     role: Role = Role.RESPONDER
-    team_ids: list[int] = []
+    team_ids: list[Id] = []
 
 
 class UserUpdate(Model):
-    name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-        | None
-    ) = None
+    name: PersonName | None = None
     email: Email | None = None
     time_zone: TimeZone | None = None
     role: Role | None = None
-    team_ids: list[int] | None = None
+    team_ids: list[Id] | None = None
 
 
 class UserRead(Model):
@@ -85,7 +110,7 @@ class UserRead(Model):
 
 class TokenCreate(Model):
     name: Name
-    user_id: int | None = None
+    user_id: Id | None = None
 
 
 class TokenRead(Model):

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -67,7 +67,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_of(tuple(err.get("loc", ()))), "message": err.get("msg", "")}
+            {
+                "field": _field_of(tuple(err.get("loc", ()))),
+                "message": str(err.get("msg", "")).removeprefix("Value error, "),
+            }
             for err in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
@@ -111,6 +114,28 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # SQLSTATE class 22: the database refuses a value we were sent (a NUL character, a number
+        # out of range). Sending it again can never succeed, so this is the sender's 4xx, not a
+        # 503 that senders would retry forever. Validation should catch these first; this is
+        # the net under it, answered in the shape each kind of endpoint uses.
+        log.error("database refused a value validation let through: %s", exc.orig)
+        message = "a value in the request cannot be stored (NUL character or number out of range)"
+        path = request.url.path
+        if path.startswith("/v2/"):
+            return JSONResponse(
+                {
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": [message],
+                    "field": "body",
+                },
+                status_code=400,
+            )
+        status = 400 if path.startswith("/integrations/") else 422
+        return JSONResponse({"error": message, "field": "body"}, status_code=status)
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:

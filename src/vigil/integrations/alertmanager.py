@@ -15,6 +15,7 @@ from vigil.integrations.common import (
     Text,
     Timestamp,
     cap_raw,
+    ensure_storable,
     truncate,
     validation_failed,
 )
@@ -60,6 +61,7 @@ def parse_webhook(
     body: Any, *, integration_type: str, body_size: int, raw_limit: int
 ) -> list[AlertEvent]:
     """Every alert of one Alertmanager or Grafana notification, in order, as AlertEvents."""
+    ensure_storable(body)
     try:
         message = WebhookMessage.model_validate(body)
     except ValidationError as exc:

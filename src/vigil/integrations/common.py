@@ -13,6 +13,9 @@ from vigil.clock import ensure_utc
 from vigil.errors import ValidationFailed
 
 SUMMARY_LIMIT = 1024
+# Deeper JSON than this is never a real alert, and orjson (which stores our JSON columns) refuses
+# to serialise past 254 levels: refuse it at the edge instead of failing at the database.
+MAX_DEPTH = 64
 DEDUP_KEY_LIMIT = 255
 LABEL_NAME_LIMIT = 255
 LABEL_VALUE_LIMIT = 4096
@@ -38,7 +41,10 @@ def _parse_timestamp(value: Any) -> datetime | None:
                 raise ValueError(f"not an RFC 3339 timestamp: {value[:40]!r}") from exc
     else:
         raise ValueError("must be an RFC 3339 timestamp string")
-    parsed = ensure_utc(parsed)
+    try:
+        parsed = ensure_utc(parsed)
+    except OverflowError as exc:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ValueError("timestamp is out of range") from exc
     if parsed.year < 1971:
         return None
     return parsed
@@ -57,6 +63,32 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False, str_strip_whitespace=False)
 
 
+def ensure_storable(body: Any, *, prefix: str = "") -> None:
+    """Refuse what no database column can hold: NUL characters (PostgreSQL rejects them in text
+    and JSONB) and nesting deeper than MAX_DEPTH. Without this a sender would get a 5xx and retry
+    a payload that can never succeed."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(body, ())]
+    while stack:
+        value, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            path = field_path(loc[:MAX_DEPTH], prefix)
+            raise ValidationFailed(f"{path}: nested more than {MAX_DEPTH} levels deep", field=path)
+        if isinstance(value, str):
+            if "\x00" in value:
+                path = field_path(loc, prefix)
+                raise ValidationFailed(f"{path}: must not contain NUL characters", field=path)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if "\x00" in name:
+                    path = field_path(loc, prefix)
+                    raise ValidationFailed(
+                        f"{path}: names must not contain NUL characters", field=path
+                    )
+                stack.append((item, (*loc, name)))
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, index)) for index, item in enumerate(value))
+
+
 def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
     """Pydantic's error location as the path a user would write: `alerts[3].labels.severity`."""
     path = prefix
@@ -71,7 +103,10 @@ def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
 def validation_failed(exc: PydanticValidationError, prefix: str = "") -> ValidationFailed:
     """The first error, naming its field, plus every error for senders that log them all."""
     errors = [
-        {"field": field_path(_strip_internal(err["loc"]), prefix), "message": err["msg"]}
+        {
+            "field": field_path(_strip_internal(err["loc"]), prefix),
+            "message": err["msg"].removeprefix("Value error, "),
+        }
         for err in exc.errors(include_url=False)
     ]
     first = errors[0]

@@ -11,7 +11,7 @@ import hashlib
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
 
 from vigil.alerts.events import Action, AlertEvent
 from vigil.errors import ValidationFailed
@@ -22,6 +22,7 @@ from vigil.integrations.common import (
     Strict,
     Timestamp,
     cap_raw,
+    ensure_storable,
     validation_failed,
 )
 
@@ -35,45 +36,55 @@ class Link(Strict):
 
 class GenericEvent(Strict):
     action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
-    summary: str = Field(default="", max_length=SUMMARY_LIMIT)
+    # The cross-field rules below are field validators (run on defaults too) rather than a model
+    # validator, so their errors name the field at fault.
+    summary: str = Field(default="", max_length=SUMMARY_LIMIT, validate_default=True)
     severity: str | None = Field(default=None, max_length=32)
     source: str = Field(default="", max_length=255)
-    dedup_key: str | None = Field(default=None, min_length=1, max_length=DEDUP_KEY_LIMIT)
+    dedup_key: str | None = Field(
+        default=None, min_length=1, max_length=DEDUP_KEY_LIMIT, validate_default=True
+    )
     group_key: str | None = Field(default=None, max_length=1024)
     timestamp: Timestamp = None
     labels: Labels = Field(default_factory=dict)
     details: dict[str, Any] = Field(default_factory=dict)
     links: list[Link] = Field(default_factory=list, max_length=50)
 
-    @model_validator(mode="after")
-    def _required_by_action(self) -> GenericEvent:
-        if self.action == "trigger" and not self.summary.strip():
+    @field_validator("summary")
+    @classmethod
+    def _summary_to_trigger(cls, summary: str, info: ValidationInfo) -> str:
+        if info.data.get("action") == "trigger" and not summary.strip():
             raise ValueError("summary is required to trigger an alert")
-        if self.action != "trigger" and not self.dedup_key:
-            raise ValueError(f"dedup_key is required to {self.action} an alert")
-        return self
+        return summary
+
+    @field_validator("dedup_key")
+    @classmethod
+    def _dedup_key_to_ack_or_resolve(
+        cls, dedup_key: str | None, info: ValidationInfo
+    ) -> str | None:
+        action = info.data.get("action")
+        if action in ("acknowledge", "resolve") and not dedup_key:
+            raise ValueError(f"dedup_key is required to {action} an alert")
+        return dedup_key
 
 
 _EVENTS = TypeAdapter(list[GenericEvent])
 
-# Which field a cross-field rule is about, so the error still names a field.
-_RULE_FIELDS = {"summary is required": "summary", "dedup_key is required": "dedup_key"}
-
 
 def parse_generic(body: Any, *, body_size: int, raw_limit: int) -> list[AlertEvent]:
-    items = body if isinstance(body, list) else [body]
+    """One event (an object) or many (an array); any invalid event refuses the whole request."""
+    is_batch = isinstance(body, list)
+    items = body if is_batch else [body]
     if not items:
         raise ValidationFailed("body: must hold at least one event", field="body")
     if len(items) > MAX_EVENTS:
         raise ValidationFailed(f"body: at most {MAX_EVENTS} events per request", field="body")
+    ensure_storable(body, prefix="events" if is_batch else "")
     try:
-        events = _EVENTS.validate_python(items)
+        events = _EVENTS.validate_python(items) if is_batch else [GenericEvent.model_validate(body)]
     except ValidationError as exc:
-        failed = validation_failed(exc, prefix="events" if isinstance(body, list) else "")
-        for phrase, name in _RULE_FIELDS.items():
-            if phrase in failed.message:
-                failed.field = f"{failed.field}.{name}" if failed.field != "body" else name
-        raise failed from exc
+        # A single event's errors name its fields (`summary`), a batch's the index (`events[1]`).
+        raise validation_failed(exc, prefix="events" if is_batch else "") from exc
     per_event_size = body_size // len(items)
     return [
         AlertEvent(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from vigil.alerts.events import Action, AlertEvent
 from vigil.integrations.common import (
@@ -15,6 +15,7 @@ from vigil.integrations.common import (
     Strict,
     Timestamp,
     cap_raw,
+    ensure_storable,
     validation_failed,
 )
 
@@ -45,7 +46,7 @@ class TriggerPayload(Strict):
 class AlertEventBody(Strict):
     routing_key: str = Field(min_length=1, max_length=64)
     event_action: Literal["trigger", "acknowledge", "resolve"]
-    dedup_key: str | None = Field(default=None, max_length=DEDUP_KEY_LIMIT)
+    dedup_key: str | None = Field(default=None, max_length=DEDUP_KEY_LIMIT, validate_default=True)
     # Validated only on trigger: Alertmanager sends a payload even on resolve, and we ignore it.
     payload: dict[str, Any] | None = None
     client: str = Field(default="", max_length=255)
@@ -53,11 +54,16 @@ class AlertEventBody(Strict):
     links: list[Link] = Field(default_factory=list, max_length=50)
     images: list[Image] = Field(default_factory=list, max_length=50)
 
-    @model_validator(mode="after")
-    def _dedup_key_for_ack_and_resolve(self) -> AlertEventBody:
-        if self.event_action != "trigger" and not self.dedup_key:
-            raise ValueError(f"'dedup_key' is required for event_action '{self.event_action}'")
-        return self
+    @field_validator("dedup_key")
+    @classmethod
+    def _dedup_key_for_ack_and_resolve(
+        cls, dedup_key: str | None, info: ValidationInfo
+    ) -> str | None:
+        # A field validator (run on the default too), so the error names `dedup_key`.
+        action = info.data.get("event_action")
+        if action in ("acknowledge", "resolve") and not dedup_key:
+            raise ValueError(f"'dedup_key' is required for event_action '{action}'")
+        return dedup_key
 
 
 class ChangePayload(Strict):
@@ -75,6 +81,7 @@ class ChangeEventBody(Strict):
 
 def parse_alert_event(body: Any, *, body_size: int, raw_limit: int) -> tuple[str, AlertEvent]:
     """(routing key, event); a trigger without dedup_key gets a new one, as PagerDuty does."""
+    ensure_storable(body)
     try:
         event = AlertEventBody.model_validate(body)
     except ValidationError as exc:
@@ -119,6 +126,7 @@ def parse_alert_event(body: Any, *, body_size: int, raw_limit: int) -> tuple[str
 
 
 def parse_change_event(body: Any) -> ChangeEventBody:
+    ensure_storable(body)
     try:
         return ChangeEventBody.model_validate(body)
     except ValidationError as exc:

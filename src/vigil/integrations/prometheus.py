@@ -20,6 +20,7 @@ from vigil.integrations.common import (
     Text,
     Timestamp,
     cap_raw,
+    ensure_storable,
     truncate,
     validation_failed,
 )
@@ -59,6 +60,7 @@ def parse_postable_alerts(
 ) -> list[AlertEvent]:
     if not isinstance(body, list):
         raise ValidationFailed("body: must be a JSON array of alerts", field="body")
+    ensure_storable(body, prefix="alerts")
     try:
         alerts = _ALERTS.validate_python(body)
     except ValidationError as exc:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Execution option that makes a SQLite transaction take the write lock at BEGIN. Deferred
 # transactions that later write can fail at once with "database is locked" instead of waiting.
 SQLITE_IMMEDIATE = "vigil_sqlite_immediate"
+PG_LOCK_TIMEOUT_MS = 10_000
 
 
 def _json_dumps(value: Any) -> str:
@@ -43,6 +44,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engi
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # A request stuck behind a lock for this long answers 503 so its sender retries.
+        connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"},
     )
 
 
