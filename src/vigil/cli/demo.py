@@ -16,8 +16,10 @@ from vigil.accounts.schemas import TeamCreate, UserCreate
 from vigil.escalation import service as escalation
 from vigil.escalation.models import EscalationPolicy
 from vigil.escalation.schemas import PolicyCreate
+from vigil.incidents import comms
+from vigil.incidents.comms import STAKEHOLDER_EVENTS
 from vigil.notify import service as notify
-from vigil.notify.schemas import ContactMethodCreate
+from vigil.notify.schemas import ChannelCreate, ContactMethodCreate
 from vigil.notify.service import LinkConfig
 from vigil.schedules import service as schedules
 from vigil.schedules.schemas import LayerCreate, Restriction, ScheduleCreate
@@ -104,6 +106,19 @@ def seed(session: Session, *, now: datetime, links: LinkConfig) -> DemoResult:
         keys[name] = {
             k.type: k.key for k in services.list_integration_keys(session, service_id=service.id)
         }
+    execs = notify.create_channel(
+        session,
+        data=ChannelCreate(name="Exec updates", kind="email", address="execs@example.com"),
+        now=now,
+    )
+    for severity in ("SEV1", "SEV2"):
+        comms.create_stakeholder_rule(
+            session,
+            severity=severity,
+            channel_id=execs.id,
+            events=list(STAKEHOLDER_EVENTS),
+            now=now,
+        )
     _token, plain = accounts.create_token(session, user_id=users[0].id, name="demo-cli", now=now)
     return DemoResult(token=plain, admin_email=users[0].email, keys=keys)
 

@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from vigil.cli import admin, paging, remote, schedules
+from vigil.cli import admin, command, paging, remote, schedules
 from vigil.cli.client import CliError
 from vigil.cli.output import err_console
 from vigil.errors import VigilError
@@ -35,6 +35,8 @@ app.add_typer(paging.notify_app, name="notify")
 remote.incident_app.command("escalate")(paging.escalate)
 remote.incident_app.command("reassign")(paging.reassign)
 remote.incident_app.command("plan")(paging.plan)
+for name in ("declare", "status", "role", "update", "task", "timeline", "merge", "impact"):
+    remote.incident_app.command(name)(getattr(command, name))
 
 
 def main() -> None:
