@@ -29,7 +29,9 @@ class Alert(Base):
             sqlite_where=sa.text("status = 'firing'"),
             postgresql_where=sa.text("status = 'firing'"),
         ),
-        sa.Index("ix_alerts_incident_id", "incident_id"),
+        sa.Index("ix_alerts_incident_id", "incident_id", "dedup_key"),
+        # For late-duplicate checks on resolved alerts (the partial index covers firing ones).
+        sa.Index("ix_alerts_service_dedup_key", "service_id", "dedup_key"),
         sa.Index(
             "ix_alerts_expires_at",
             "expires_at",

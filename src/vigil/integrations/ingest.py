@@ -174,6 +174,19 @@ def _page(
     paging.stop_paging(session, incident_ids=acked, now=now, resolved=False)
 
 
+def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert many rows in one statement and return their ids in the rows' order.
+
+    PostgreSQL needs SQLAlchemy's ordered RETURNING. On SQLite that would cost one INSERT per row;
+    there, inside the write lock our transaction holds, new rowids ascend in insert order, so
+    sorting the returned ids gives the same answer from a single batched statement.
+    """
+    if is_postgres(session):
+        statement = sa.insert(model).returning(model.id, sort_by_parameter_order=True)
+        return list(session.execute(statement, rows).scalars())
+    return sorted(session.execute(sa.insert(model).returning(model.id), rows).scalars())
+
+
 def _lock_service(session: Session, service_id: int) -> None:
     """Serialise ingest per service so grouping decisions never race (SQLite: BEGIN IMMEDIATE)."""
     if is_postgres(session):
@@ -326,9 +339,7 @@ def _attach_to_incidents(
             }
             for opener in openers
         ]
-        ids = session.execute(
-            sa.insert(Incident).returning(Incident.id, sort_by_parameter_order=True), rows
-        ).scalars()
+        ids = _insert_returning_ids(session, Incident, rows)
         for opener, incident_id, row in zip(openers, ids, rows, strict=True):
             opener.incident_id = incident_id
             touched[incident_id] = _IncidentState(
@@ -409,9 +420,7 @@ def _write_alerts(
                 {"_id": state.id, **{name: state.values[name] for name in columns}}
             )
     if new_rows:
-        ids = session.execute(
-            sa.insert(Alert).returning(Alert.id, sort_by_parameter_order=True), new_rows
-        ).scalars()
+        ids = _insert_returning_ids(session, Alert, new_rows)
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
         result.alerts_created += len(new_rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,7 +45,9 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engi
         json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request; a dropped connection surfaces as an
+        # OperationalError (503, so senders retry) and the pool replaces it.
+        pool_recycle=1800,
         # A request stuck behind a lock for this long answers 503 so its sender retries.
         connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS}"},
     )
@@ -82,6 +86,9 @@ class Database:
 
     def __init__(self, engine: sa.Engine, *, bind: sa.Connection | None = None) -> None:
         self.engine = engine
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         if bind is not None:
             self._read = sessionmaker(
                 bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
@@ -105,16 +112,21 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One write transaction: commit on success, roll back on any error."""
-        session = self.write_session()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        """One write transaction: commit on success, roll back on any error.
+
+        On SQLite, writers of this process queue on a lock before BEGIN IMMEDIATE instead of
+        sleeping in SQLite's busy handler, which turned contention into multi-second tails.
+        """
+        with self._write_lock:
+            session = self.write_session()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
