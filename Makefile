@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: lint
 ## bench: the ingest benchmark against SQLite (see bench/README.md for the rest)
 bench: install
 	$(BIN)/python bench/ingest.py
+
+## screenshots: save the main pages to docs/screenshots/ (needs Debian's chromium)
+screenshots: install
+	$(BIN)/python -m tests.web.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     twilio_base_url: str = "https://api.twilio.com"
     notify_http_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_max_attempts: int = Field(default=5, ge=1, le=20)
+    notify_claim_seconds: float = Field(default=60, gt=0)
     # Incident command.
     war_room_template: str | None = Field(
         default=None, description="e.g. https://meet.example.com/inc-{number}"

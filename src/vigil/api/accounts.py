@@ -17,7 +17,7 @@ from vigil.accounts.schemas import (
     UserRead,
     UserUpdate,
 )
-from vigil.api.deps import Admin, CurrentUser, Now, ReadSession, WriteSession
+from vigil.api.deps import Admin, CurrentUser, Now, PathId, ReadSession, WriteSession
 from vigil.api.errors import error_responses
 from vigil.errors import Forbidden
 from vigil.schedules import service as schedules
@@ -56,14 +56,14 @@ def create_team(body: TeamCreate, session: WriteSession, _user: Admin, now: Now)
 
 
 @router.get("/teams/{team_id}", response_model=TeamRead, responses=error_responses(401, 404))
-def get_team(team_id: int, session: ReadSession, _user: CurrentUser) -> TeamRead:
+def get_team(team_id: PathId, session: ReadSession, _user: CurrentUser) -> TeamRead:
     return team_read(session, accounts.get_team(session, team_id=team_id))
 
 
 @router.patch(
     "/teams/{team_id}", response_model=TeamRead, responses=error_responses(401, 403, 404, 409, 422)
 )
-def update_team(team_id: int, body: TeamUpdate, session: WriteSession, _user: Admin) -> TeamRead:
+def update_team(team_id: PathId, body: TeamUpdate, session: WriteSession, _user: Admin) -> TeamRead:
     team = accounts.update_team(session, team_id=team_id, data=body)
     read = team_read(session, team)
     session.commit()
@@ -94,7 +94,7 @@ def me(session: ReadSession, user: CurrentUser) -> UserRead:
 
 
 @router.get("/users/{user_id}", response_model=UserRead, responses=error_responses(401, 404))
-def get_user(user_id: int, session: ReadSession, _user: CurrentUser) -> UserRead:
+def get_user(user_id: PathId, session: ReadSession, _user: CurrentUser) -> UserRead:
     return user_read(session, accounts.get_user(session, user_id=user_id))
 
 
@@ -102,7 +102,7 @@ def get_user(user_id: int, session: ReadSession, _user: CurrentUser) -> UserRead
     "/users/{user_id}", response_model=UserRead, responses=error_responses(401, 403, 404, 409, 422)
 )
 def update_user(
-    user_id: int, body: UserUpdate, session: WriteSession, actor: CurrentUser, now: Now
+    user_id: PathId, body: UserUpdate, session: WriteSession, actor: CurrentUser, now: Now
 ) -> UserRead:
     """Admins edit anyone; people edit their own name, email and time zone."""
     if actor.role != Role.ADMIN and (
@@ -145,7 +145,7 @@ def create_token(
 @router.delete(
     "/tokens/{token_id}", response_model=TokenRead, responses=error_responses(401, 403, 404)
 )
-def revoke_token(token_id: int, session: WriteSession, user: CurrentUser, now: Now) -> TokenRead:
+def revoke_token(token_id: PathId, session: WriteSession, user: CurrentUser, now: Now) -> TokenRead:
     token = accounts.revoke_token(session, token_id=token_id, actor=user, now=now)
     session.commit()
     return TokenRead.model_validate(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -27,6 +28,7 @@ from vigil.incidents.impact import Thresholds
 from vigil.notify.senders import channels_from_settings
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database, is_postgres
+from vigil.web import install as install_web
 from vigil.web import links as link_pages
 from vigil.web import views
 
@@ -66,6 +68,8 @@ def build_engine(settings: Settings, db: Database, clock: Clock, command: Comman
             command=command,
             channels=channels_from_settings(settings, clock),
             max_attempts=settings.notify_max_attempts,
+            claim_for=timedelta(seconds=settings.notify_claim_seconds),
+            send_margin=timedelta(seconds=settings.notify_http_timeout_seconds + 5),
         ),
     )
 
@@ -129,4 +133,5 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(schedules.feeds)
+    install_web(app)
     return app

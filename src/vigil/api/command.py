@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from vigil.accounts import service as accounts
-from vigil.api.deps import Admin, CurrentUser, Now, ReadSession, Responder, WriteSession
+from vigil.api.deps import Admin, CurrentUser, Now, PathId, ReadSession, Responder, WriteSession
 from vigil.api.errors import error_responses
 from vigil.api.incidents import _detail
 from vigil.incidents import command, comms, lifecycle
@@ -77,7 +77,7 @@ def declare(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def change_status(
-    number: int,
+    number: PathId,
     body: StatusChange,
     session: WriteSession,
     user: Responder,
@@ -106,7 +106,7 @@ def change_status(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def edit(
-    number: int, body: IncidentEdit, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: IncidentEdit, session: WriteSession, user: Responder, now: Now
 ) -> IncidentDetail:
     """Edit title, description, started_at, detected_at or the war-room link."""
     incident = command.edit(
@@ -127,7 +127,7 @@ def edit(
     responses=error_responses(401, 403, 404, 422),
 )
 def assess_impact(
-    number: int, body: Impact, session: WriteSession, user: Responder, now: Now, request: Request
+    number: PathId, body: Impact, session: WriteSession, user: Responder, now: Now, request: Request
 ) -> SuggestionRead:
     """Record the impact assessment; the answer is the severity it suggests (nothing changes)."""
     suggestion = command.assess_impact(
@@ -151,7 +151,7 @@ def assess_impact(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def assign_role(
-    number: int, body: RoleAssign, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: RoleAssign, session: WriteSession, user: Responder, now: Now
 ) -> IncidentDetail:
     """Give a role; a commander, technical lead, communications manager or scribe is handed over."""
     incident = incidents.get_incident(session, incident_id=number)
@@ -170,7 +170,7 @@ def assign_role(
     responses=error_responses(401, 403, 404),
 )
 def remove_role(
-    number: int, role: Role, user_id: int, session: WriteSession, user: Responder, now: Now
+    number: PathId, role: Role, user_id: PathId, session: WriteSession, user: Responder, now: Now
 ) -> Response:
     command.remove_role(
         session, incident_id=number, role=role, user_id=user_id, actor=user, now=now
@@ -186,7 +186,7 @@ def remove_role(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def post_update(
-    number: int,
+    number: PathId,
     body: UpdateCreate,
     session: WriteSession,
     user: Responder,
@@ -216,7 +216,7 @@ def post_update(
     responses=error_responses(401, 403, 404, 422),
 )
 def add_task(
-    number: int, body: TaskCreate, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: TaskCreate, session: WriteSession, user: Responder, now: Now
 ) -> TaskRead:
     incidents.get_incident(session, incident_id=number)
     if body.assignee_id is not None:
@@ -241,7 +241,12 @@ def add_task(
     responses=error_responses(401, 403, 404, 422),
 )
 def update_task(
-    number: int, task_id: int, body: TaskUpdate, session: WriteSession, user: Responder, now: Now
+    number: PathId,
+    task_id: PathId,
+    body: TaskUpdate,
+    session: WriteSession,
+    user: Responder,
+    now: Now,
 ) -> TaskRead:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("assignee_id") is not None:
@@ -255,7 +260,7 @@ def update_task(
 
 
 @router.post("/incidents/{number}/follow", status_code=204, responses=error_responses(401, 404))
-def follow(number: int, session: WriteSession, user: CurrentUser) -> Response:
+def follow(number: PathId, session: WriteSession, user: CurrentUser) -> Response:
     """Get this incident's stakeholder updates by your low-urgency notification rules."""
     incidents.get_incident(session, incident_id=number)
     comms.follow(session, incident_id=number, user_id=user.id)
@@ -264,7 +269,7 @@ def follow(number: int, session: WriteSession, user: CurrentUser) -> Response:
 
 
 @router.delete("/incidents/{number}/follow", status_code=204, responses=error_responses(401, 404))
-def unfollow(number: int, session: WriteSession, user: CurrentUser) -> Response:
+def unfollow(number: PathId, session: WriteSession, user: CurrentUser) -> Response:
     comms.unfollow(session, incident_id=number, user_id=user.id)
     session.commit()
     return Response(status_code=204)
@@ -276,7 +281,7 @@ def unfollow(number: int, session: WriteSession, user: CurrentUser) -> Response:
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def merge(
-    number: int, body: MergeRequest, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: MergeRequest, session: WriteSession, user: Responder, now: Now
 ) -> IncidentDetail:
     """Merge this incident into another: its alerts and timeline move there."""
     target = command.merge(session, source_id=number, target_id=body.into, actor=user, now=now)
@@ -291,7 +296,7 @@ def merge(
     responses=error_responses(401, 403, 404, 422),
 )
 def link(
-    number: int, body: LinkRequest, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: LinkRequest, session: WriteSession, user: Responder, now: Now
 ) -> Response:
     """Mark two incidents as related."""
     command.link(session, incident_id=number, related_id=body.incident, actor=user, now=now)
@@ -305,7 +310,7 @@ def link(
     responses=error_responses(401, 403, 404),
 )
 def pin(
-    number: int, event_id: int, session: WriteSession, _user: Responder, pinned: bool = True
+    number: PathId, event_id: PathId, session: WriteSession, _user: Responder, pinned: bool = True
 ) -> Response:
     """Pin (or, with `pinned=false`, unpin) a timeline entry as a key event."""
     command.pin(session, incident_id=number, event_id=event_id, pinned=pinned)
@@ -318,7 +323,9 @@ def pin(
     response_model=list[ResponsePlanRead],
     responses=error_responses(401),
 )
-def list_plans(service_id: int, session: ReadSession, _user: CurrentUser) -> list[ResponsePlanRead]:
+def list_plans(
+    service_id: PathId, session: ReadSession, _user: CurrentUser
+) -> list[ResponsePlanRead]:
     return [
         ResponsePlanRead.model_validate(p) for p in comms.list_plans(session, service_id=service_id)
     ]
@@ -331,7 +338,7 @@ def list_plans(service_id: int, session: ReadSession, _user: CurrentUser) -> lis
     responses=error_responses(401, 403, 404, 422),
 )
 def create_plan(
-    service_id: int, body: ResponsePlanCreate, session: WriteSession, _user: Admin, now: Now
+    service_id: PathId, body: ResponsePlanCreate, session: WriteSession, _user: Admin, now: Now
 ) -> ResponsePlanRead:
     """For these severities on this service: a runbook and a checklist that become tasks."""
     plan = comms.create_plan(session, service_id=service_id, now=now, **body.model_dump())
@@ -345,7 +352,9 @@ def create_plan(
     status_code=204,
     responses=error_responses(401, 403, 404),
 )
-def delete_plan(service_id: int, plan_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_plan(
+    service_id: PathId, plan_id: PathId, session: WriteSession, _user: Admin
+) -> Response:
     comms.delete_plan(session, service_id=service_id, plan_id=plan_id)
     session.commit()
     return Response(status_code=204)
@@ -378,7 +387,7 @@ def create_rule(
 @router.delete(
     "/stakeholder-rules/{rule_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
-def delete_rule(rule_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_rule(rule_id: PathId, session: WriteSession, _user: Admin) -> Response:
     comms.delete_stakeholder_rule(session, rule_id=rule_id)
     session.commit()
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,8 @@ def admin(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+# Ids in paths: bounded so an absurd one is a clear 422, never a database error.
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 ReadSession = Annotated[Session, Depends(read_session)]
 WriteSession = Annotated[Session, Depends(write_session)]
 Now = Annotated[datetime, Depends(get_now)]

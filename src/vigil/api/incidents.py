@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from vigil.alerts import service as alerts
-from vigil.api.deps import CurrentUser, Now, ReadSession, Responder, WriteSession
+from vigil.api.deps import CurrentUser, Now, PathId, ReadSession, Responder, WriteSession
 from vigil.api.errors import error_responses
 from vigil.incidents import command, comms, lifecycle
 from vigil.incidents import service as incidents
@@ -102,7 +102,7 @@ def list_incidents(
 @router.get(
     "/incidents/{number}", response_model=IncidentDetail, responses=error_responses(401, 404)
 )
-def get_incident(number: int, session: ReadSession, _user: CurrentUser) -> IncidentDetail:
+def get_incident(number: PathId, session: ReadSession, _user: CurrentUser) -> IncidentDetail:
     """One incident with its alerts and timeline."""
     return _detail(session, incidents.get_incident(session, incident_id=number))
 
@@ -112,7 +112,7 @@ def get_incident(number: int, session: ReadSession, _user: CurrentUser) -> Incid
     response_model=IncidentRead,
     responses=error_responses(401, 403, 404, 409),
 )
-def acknowledge(number: int, session: WriteSession, user: Responder, now: Now) -> IncidentRead:
+def acknowledge(number: PathId, session: WriteSession, user: Responder, now: Now) -> IncidentRead:
     incident = incidents.acknowledge(session, incident_id=number, user_id=user.id, now=now)
     session.commit()
     return IncidentRead.model_validate(incident)
@@ -124,7 +124,7 @@ def acknowledge(number: int, session: WriteSession, user: Responder, now: Now) -
     responses=error_responses(401, 403, 404, 422),
 )
 def resolve(
-    number: int,
+    number: PathId,
     session: WriteSession,
     user: Responder,
     now: Now,
@@ -142,7 +142,7 @@ def resolve(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def change_severity(
-    number: int,
+    number: PathId,
     body: SeverityChange,
     session: WriteSession,
     user: Responder,
@@ -169,10 +169,17 @@ def change_severity(
     responses=error_responses(401, 403, 404, 422),
 )
 def add_note(
-    number: int, body: NoteCreate, session: WriteSession, user: Responder, now: Now
+    number: PathId, body: NoteCreate, session: WriteSession, user: Responder, now: Now
 ) -> TimelineEventRead:
-    event = incidents.add_note(
-        session, incident_id=number, user_id=user.id, text=body.text, now=now
+    """A note on the timeline; `pinned` marks a key event, `occurred_at` backfills one."""
+    event = command.add_note(
+        session,
+        incident_id=number,
+        text=body.text,
+        pinned=body.pinned,
+        occurred_at=body.occurred_at,
+        actor=user,
+        now=now,
     )
     session.commit()
     return TimelineEventRead.model_validate(event)
@@ -196,6 +203,6 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertDetail, responses=error_responses(401, 404))
-def get_alert(alert_id: int, session: ReadSession, _user: CurrentUser) -> AlertDetail:
+def get_alert(alert_id: PathId, session: ReadSession, _user: CurrentUser) -> AlertDetail:
     """One alert, with the last raw payload its sender posted."""
     return AlertDetail.model_validate(alerts.get_alert(session, alert_id=alert_id))

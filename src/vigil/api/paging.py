@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role, User
-from vigil.api.deps import Admin, CurrentUser, Now, ReadSession, Responder, WriteSession
+from vigil.api.deps import Admin, CurrentUser, Now, PathId, ReadSession, Responder, WriteSession
 from vigil.api.errors import error_responses
 from vigil.errors import Forbidden, NotFound
 from vigil.escalation import manager
@@ -66,7 +66,7 @@ def create_policy(body: PolicyCreate, session: WriteSession, _user: Admin, now: 
     response_model=PolicyRead,
     responses=error_responses(401, 404),
 )
-def get_policy(policy_id: int, session: ReadSession, _user: CurrentUser) -> PolicyRead:
+def get_policy(policy_id: PathId, session: ReadSession, _user: CurrentUser) -> PolicyRead:
     return PolicyRead.model_validate(escalation.get_policy(session, policy_id=policy_id))
 
 
@@ -76,7 +76,7 @@ def get_policy(policy_id: int, session: ReadSession, _user: CurrentUser) -> Poli
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def update_policy(
-    policy_id: int, body: PolicyUpdate, session: WriteSession, _user: Admin, now: Now
+    policy_id: PathId, body: PolicyUpdate, session: WriteSession, _user: Admin, now: Now
 ) -> PolicyRead:
     """Edit a policy: new incidents use the new version, running escalations keep theirs."""
     read = PolicyRead.model_validate(
@@ -89,7 +89,7 @@ def update_policy(
 @router.delete(
     "/escalation-policies/{policy_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
-def delete_policy(policy_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_policy(policy_id: PathId, session: WriteSession, _user: Admin) -> Response:
     escalation.delete_policy(session, policy_id=policy_id)
     session.commit()
     return Response(status_code=204)
@@ -104,7 +104,7 @@ def delete_policy(policy_id: int, session: WriteSession, _user: Admin) -> Respon
     responses=error_responses(401, 404),
 )
 def list_contact_methods(
-    user_id: int, session: ReadSession, _user: CurrentUser
+    user_id: PathId, session: ReadSession, _user: CurrentUser
 ) -> list[ContactMethodRead]:
     accounts.get_user(session, user_id=user_id)
     return [
@@ -120,7 +120,7 @@ def list_contact_methods(
     responses=error_responses(401, 403, 404, 422),
 )
 def add_contact_method(
-    user_id: int,
+    user_id: PathId,
     body: ContactMethodCreate,
     session: WriteSession,
     actor: CurrentUser,
@@ -144,8 +144,8 @@ def add_contact_method(
     responses=error_responses(401, 403, 404, 422),
 )
 def verify_contact_method(
-    user_id: int,
-    method_id: int,
+    user_id: PathId,
+    method_id: PathId,
     body: VerifyRequest,
     session: WriteSession,
     actor: CurrentUser,
@@ -166,7 +166,7 @@ def verify_contact_method(
     responses=error_responses(401, 403, 404),
 )
 def delete_contact_method(
-    user_id: int, method_id: int, session: WriteSession, actor: CurrentUser
+    user_id: PathId, method_id: PathId, session: WriteSession, actor: CurrentUser
 ) -> Response:
     _self_or_admin(actor, user_id)
     notify.delete_contact_method(session, user_id=user_id, method_id=method_id)
@@ -179,7 +179,7 @@ def delete_contact_method(
     response_model=list[RuleRead],
     responses=error_responses(401, 404),
 )
-def list_rules(user_id: int, session: ReadSession, _user: CurrentUser) -> list[RuleRead]:
+def list_rules(user_id: PathId, session: ReadSession, _user: CurrentUser) -> list[RuleRead]:
     return [RuleRead.model_validate(r) for r in notify.list_rules(session, user_id=user_id)]
 
 
@@ -190,7 +190,7 @@ def list_rules(user_id: int, session: ReadSession, _user: CurrentUser) -> list[R
     responses=error_responses(401, 403, 404, 422),
 )
 def create_rule(
-    user_id: int, body: RuleCreate, session: WriteSession, actor: CurrentUser
+    user_id: PathId, body: RuleCreate, session: WriteSession, actor: CurrentUser
 ) -> RuleRead:
     """For high or low urgency: `delay_minutes` after being paged, use this contact method."""
     _self_or_admin(actor, user_id)
@@ -204,7 +204,9 @@ def create_rule(
     status_code=204,
     responses=error_responses(401, 403, 404),
 )
-def delete_rule(user_id: int, rule_id: int, session: WriteSession, actor: CurrentUser) -> Response:
+def delete_rule(
+    user_id: PathId, rule_id: PathId, session: WriteSession, actor: CurrentUser
+) -> Response:
     _self_or_admin(actor, user_id)
     notify.delete_rule(session, user_id=user_id, rule_id=rule_id)
     session.commit()
@@ -217,7 +219,7 @@ def delete_rule(user_id: int, rule_id: int, session: WriteSession, actor: Curren
     responses=error_responses(401, 403, 404),
 )
 def notification_test(
-    user_id: int, session: ReadSession, actor: CurrentUser, now: Now, request: Request
+    user_id: PathId, session: ReadSession, actor: CurrentUser, now: Now, request: Request
 ) -> list[TestResult]:
     """Send a test to each of the user's contact methods now and report each result."""
     _self_or_admin(actor, user_id)
@@ -273,7 +275,7 @@ def create_channel(
 
 
 @router.delete("/channels/{channel_id}", status_code=204, responses=error_responses(401, 403, 404))
-def delete_channel(channel_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_channel(channel_id: PathId, session: WriteSession, _user: Admin) -> Response:
     notify.delete_channel(session, channel_id=channel_id)
     session.commit()
     return Response(status_code=204)
@@ -299,7 +301,7 @@ class ReassignRequest(BaseModel):
     responses=error_responses(401, 404),
 )
 def escalation_plan(
-    number: int, session: ReadSession, _user: CurrentUser, now: Now
+    number: PathId, session: ReadSession, _user: CurrentUser, now: Now
 ) -> EscalationRead:
     """The running escalation and its plan: who each coming level reaches, and when."""
     incidents.get_incident(session, incident_id=number)
@@ -324,7 +326,7 @@ def escalation_plan(
     responses=error_responses(401, 404),
 )
 def incident_notifications(
-    number: int, session: ReadSession, _user: CurrentUser
+    number: PathId, session: ReadSession, _user: CurrentUser
 ) -> list[NotificationRead]:
     """Every message planned for the incident, with its status, attempts and last error."""
     incidents.get_incident(session, incident_id=number)
@@ -340,7 +342,7 @@ def incident_notifications(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def escalate(
-    number: int,
+    number: PathId,
     body: EscalateRequest,
     session: WriteSession,
     user: Responder,
@@ -363,7 +365,7 @@ def escalate(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def reassign(
-    number: int,
+    number: PathId,
     body: ReassignRequest,
     session: WriteSession,
     user: Responder,

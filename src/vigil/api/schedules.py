@@ -14,6 +14,7 @@ from vigil.api.deps import (
     AppSettings,
     CurrentUser,
     Now,
+    PathId,
     ReadSession,
     Responder,
     WriteSession,
@@ -97,7 +98,7 @@ def create_schedule(
     "/schedules/{schedule_id}", response_model=ScheduleRead, responses=error_responses(401, 404)
 )
 def get_schedule(
-    schedule_id: int, session: ReadSession, _user: CurrentUser, now: Now
+    schedule_id: PathId, session: ReadSession, _user: CurrentUser, now: Now
 ) -> ScheduleRead:
     return schedule_read(session, schedules.get_schedule(session, schedule_id=schedule_id), now)
 
@@ -108,7 +109,7 @@ def get_schedule(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 def update_schedule(
-    schedule_id: int, body: ScheduleUpdate, session: WriteSession, _user: Admin, now: Now
+    schedule_id: PathId, body: ScheduleUpdate, session: WriteSession, _user: Admin, now: Now
 ) -> ScheduleRead:
     schedule = schedules.update_schedule(session, schedule_id=schedule_id, data=body, now=now)
     read = schedule_read(session, schedule, now)
@@ -119,7 +120,7 @@ def update_schedule(
 @router.delete(
     "/schedules/{schedule_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
-def delete_schedule(schedule_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_schedule(schedule_id: PathId, session: WriteSession, _user: Admin) -> Response:
     schedules.delete_schedule(session, schedule_id=schedule_id)
     session.commit()
     return Response(status_code=204)
@@ -132,7 +133,7 @@ def delete_schedule(schedule_id: int, session: WriteSession, _user: Admin) -> Re
     responses=error_responses(401, 403, 404, 422),
 )
 def add_layer(
-    schedule_id: int, body: LayerCreate, session: WriteSession, user: Admin, now: Now
+    schedule_id: PathId, body: LayerCreate, session: WriteSession, user: Admin, now: Now
 ) -> LayerRead:
     """Add a layer on top: it wins over the existing ones wherever it has someone on call."""
     layer = schedules.add_layer(
@@ -158,8 +159,8 @@ def _layer_read(
     responses=error_responses(401, 403, 404, 422),
 )
 def update_layer(
-    schedule_id: int,
-    layer_id: int,
+    schedule_id: PathId,
+    layer_id: PathId,
     body: LayerUpdate,
     session: WriteSession,
     user: Admin,
@@ -180,7 +181,7 @@ def update_layer(
     responses=error_responses(401, 403, 404),
 )
 def delete_layer(
-    schedule_id: int, layer_id: int, session: WriteSession, _user: Admin, now: Now
+    schedule_id: PathId, layer_id: PathId, session: WriteSession, _user: Admin, now: Now
 ) -> Response:
     """End a layer now; its past shifts stay in the schedule's history."""
     schedules.delete_layer(session, schedule_id=schedule_id, layer_id=layer_id, now=now)
@@ -194,7 +195,7 @@ def delete_layer(
     responses=error_responses(401, 404),
 )
 def list_overrides(
-    schedule_id: int, session: ReadSession, _user: CurrentUser
+    schedule_id: PathId, session: ReadSession, _user: CurrentUser
 ) -> list[OverrideRead]:
     schedules.get_schedule(session, schedule_id=schedule_id)
     return [
@@ -210,7 +211,7 @@ def list_overrides(
     responses=error_responses(401, 403, 404, 422),
 )
 def create_override(
-    schedule_id: int, body: OverrideCreate, session: WriteSession, user: Responder, now: Now
+    schedule_id: PathId, body: OverrideCreate, session: WriteSession, user: Responder, now: Now
 ) -> OverrideRead:
     """Someone covers a time range. Members override only their own shifts, with consent."""
     override = schedules.create_override(
@@ -231,7 +232,7 @@ def create_override(
     responses=error_responses(401, 403, 404),
 )
 def delete_override(
-    schedule_id: int, override_id: int, session: WriteSession, user: Responder
+    schedule_id: PathId, override_id: PathId, session: WriteSession, user: Responder
 ) -> Response:
     schedules.delete_override(
         session,
@@ -249,7 +250,7 @@ def delete_override(
     responses=error_responses(401, 404, 422),
 )
 def schedule_shifts(
-    schedule_id: int,
+    schedule_id: PathId,
     session: ReadSession,
     _user: CurrentUser,
     since: Since,
@@ -282,7 +283,7 @@ def who_is_on_call(
     responses=error_responses(401, 404, 422),
 )
 def user_shifts(
-    user_id: int, session: ReadSession, _user: CurrentUser, since: Since, until: Until
+    user_id: PathId, session: ReadSession, _user: CurrentUser, since: Since, until: Until
 ) -> list[ShiftRead]:
     """A user's shifts on every schedule (naive times read in the user's time zone)."""
     user = accounts.get_user(session, user_id=user_id)
@@ -310,7 +311,7 @@ def oncall_load(
     responses=error_responses(401, 404),
 )
 def create_schedule_feed(
-    schedule_id: int, session: WriteSession, _user: CurrentUser, now: Now, settings: AppSettings
+    schedule_id: PathId, session: WriteSession, _user: CurrentUser, now: Now, settings: AppSettings
 ) -> CalendarFeedRead:
     """A secret iCalendar URL for the schedule; anyone with the URL can read the shifts."""
     schedules.get_schedule(session, schedule_id=schedule_id)
@@ -327,7 +328,7 @@ def create_schedule_feed(
     responses=error_responses(401, 403, 404),
 )
 def create_user_feed(
-    user_id: int, session: WriteSession, user: CurrentUser, now: Now, settings: AppSettings
+    user_id: PathId, session: WriteSession, user: CurrentUser, now: Now, settings: AppSettings
 ) -> CalendarFeedRead:
     """A secret iCalendar URL of one user's shifts (your own, or anyone's for admins)."""
     if user.id != user_id and user.role != Role.ADMIN:
@@ -342,7 +343,7 @@ def create_user_feed(
 @router.delete(
     "/calendar-feeds/{feed_id}", status_code=204, responses=error_responses(401, 403, 404)
 )
-def revoke_feed(feed_id: int, session: WriteSession, user: CurrentUser, now: Now) -> Response:
+def revoke_feed(feed_id: PathId, session: WriteSession, user: CurrentUser, now: Now) -> Response:
     """Revoke a feed URL: calendars polling it get 404 from now on."""
     feed = schedules.get_feed(session, feed_id=feed_id)
     if user.role != Role.ADMIN and feed.user_id != user.id:

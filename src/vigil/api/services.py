@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from vigil.api.deps import Admin, AppSettings, CurrentUser, Now, ReadSession, WriteSession
+from vigil.api.deps import Admin, AppSettings, CurrentUser, Now, PathId, ReadSession, WriteSession
 from vigil.api.errors import error_responses
 from vigil.incidents import service as incidents
 from vigil.services import service as services
@@ -60,7 +60,7 @@ def create_service(
 
 @router.get("/{service_id}", response_model=ServiceRead, responses=error_responses(401, 404))
 def get_service(
-    service_id: int, session: ReadSession, _user: CurrentUser, settings: AppSettings
+    service_id: PathId, session: ReadSession, _user: CurrentUser, settings: AppSettings
 ) -> ServiceRead:
     return service_read(
         session, services.get_service(session, service_id=service_id), settings.base_url
@@ -71,7 +71,7 @@ def get_service(
     "/{service_id}", response_model=ServiceRead, responses=error_responses(401, 403, 404, 409, 422)
 )
 def update_service(
-    service_id: int,
+    service_id: PathId,
     body: ServiceUpdate,
     session: WriteSession,
     _user: Admin,
@@ -85,7 +85,7 @@ def update_service(
 
 
 @router.delete("/{service_id}", status_code=204, responses=error_responses(401, 403, 404, 409))
-def delete_service(service_id: int, session: WriteSession, _user: Admin) -> Response:
+def delete_service(service_id: PathId, session: WriteSession, _user: Admin) -> Response:
     """Delete a service; refused while it has open incidents."""
     incidents.delete_service(session, service_id=service_id)
     session.commit()
@@ -98,7 +98,7 @@ def delete_service(service_id: int, session: WriteSession, _user: Admin) -> Resp
     responses=error_responses(401, 404),
 )
 def list_keys(
-    service_id: int, session: ReadSession, _user: CurrentUser, settings: AppSettings
+    service_id: PathId, session: ReadSession, _user: CurrentUser, settings: AppSettings
 ) -> list[IntegrationKeyRead]:
     services.get_service(session, service_id=service_id)
     return [
@@ -114,7 +114,7 @@ def list_keys(
     responses=error_responses(401, 403, 404, 422),
 )
 def create_key(
-    service_id: int,
+    service_id: PathId,
     body: IntegrationKeyCreate,
     session: WriteSession,
     _user: Admin,
@@ -133,8 +133,8 @@ def create_key(
     responses=error_responses(401, 403, 404),
 )
 def revoke_key(
-    service_id: int,
-    key_id: int,
+    service_id: PathId,
+    key_id: PathId,
     session: WriteSession,
     _user: Admin,
     now: Now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import threading
 from pathlib import Path
@@ -24,6 +25,7 @@ from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
 from vigil.storage import migrate
 from vigil.storage.db import Database, is_postgres
+from vigil.web import set_password
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -63,6 +65,7 @@ def serve(
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
         access_log=False,
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -116,18 +119,37 @@ def demo(
             raise typer.BadParameter("the database has data already; demo seeds an empty one")
         links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
         result = seed(session, now=now, links=links)
+        password = secrets.token_urlsafe(12)
+        admin = accounts.find_user(session, ref=result.admin_email)
+        set_password(session, user_id=admin.id, password=password)
     _save_cli_token(settings, result.token)
     if json_output:
-        print_json({"token": result.token, "admin": result.admin_email, "keys": result.keys})
+        print_json(
+            {
+                "token": result.token,
+                "admin": result.admin_email,
+                "password": password,
+                "keys": result.keys,
+            }
+        )
         return
     console.print("[bold]Demo data created.[/bold]")
+    console.print(
+        f"Sign in at {settings.base_url.rstrip('/')}/login as {result.admin_email} "
+        f"with password {password}",
+        soft_wrap=True,
+        markup=False,
+    )
     console.print(f"API token for {result.admin_email} (shown once, saved for the CLI):")
     console.print(f"  {result.token}")
     for service_name, keys in result.keys.items():
         for kind, key in keys.items():
             url = integration_urls(settings.base_url, key)[kind]
             console.print(
-                f"  {service_name} [{kind}] {url}" + (f"  key={key}" if kind == "pagerduty" else "")
+                f"  {service_name} [{kind}] {url}"
+                + (f"  key={key}" if kind == "pagerduty" else ""),
+                soft_wrap=True,
+                markup=False,
             )
 
 

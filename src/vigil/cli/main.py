@@ -44,15 +44,18 @@ def main() -> None:
     try:
         app()
     except (CliError, VigilError) as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "input"
-        err_console.print(f"error: {field}: {first['msg']}", markup=False, highlight=False)
+        err_console.print(
+            f"error: {field}: {first['msg']}", markup=False, highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except OperationalError as exc:
-        err_console.print(f"error: database unavailable: {exc.orig}", markup=False)
+        reason = " ".join(str(exc.orig).split())
+        err_console.print(f"error: database unavailable: {reason}", markup=False, soft_wrap=True)
         sys.exit(1)
 
 

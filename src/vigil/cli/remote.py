@@ -61,8 +61,8 @@ def service_create(
     console.print(f"[bold]Service {service['name']}[/bold] (id {service['id']}) created.\n")
     for key in service["integration_keys"]:
         snippet = config_snippets(client.base_url, key["key"])[key["type"]]
-        console.print(f"[bold]{key['type']}[/bold]  key {key['key']}")
-        console.print(snippet, markup=False, highlight=False)
+        console.print(f"[bold]{key['type']}[/bold]  key {key['key']}", soft_wrap=True)
+        console.print(snippet, markup=False, highlight=False, soft_wrap=True)
 
 
 @service_app.command("key")

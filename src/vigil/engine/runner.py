@@ -1,8 +1,8 @@
 """The cycle runner: modules in a fixed order, each under a database lease with its own timeout
 and error boundary, so any number of workers can run and each step still happens once.
 
-Order each cycle: Prometheus alert expiry, escalation (which also plans each paged person's
-messages by their rules), sending, acknowledgement timeouts, overdue-update reminders,
+Order each cycle: Prometheus alert expiry, overdue-update reminders, escalation (which also
+plans each paged person's messages by their rules), sending, acknowledgement timeouts,
 auditing, cleanup. The sender is the
 one step not under a lease: it claims messages row by row (SKIP LOCKED on PostgreSQL), so many
 workers send in parallel. On SQLite a second worker finds every lease taken and waits.
@@ -59,8 +59,15 @@ class EngineConfig:
     command: CommandConfig
     channels: ChannelSet
     max_attempts: int = 5
-    send_batch: int = 200
     send_threads: int = 8
+    claim_for: timedelta = timedelta(seconds=60)
+    # Never start a send that could outlive its claim (the channel timeout plus a margin).
+    send_margin: timedelta = timedelta(seconds=15)
+
+    @property
+    def send_batch(self) -> int:
+        """Claim only what the pool can send well within the claim."""
+        return self.send_threads * 4
 
 
 def cleanup(session: Session, *, now: datetime) -> int:
@@ -79,13 +86,13 @@ def default_modules(config: EngineConfig) -> list[Module]:
     return [
         Module("expire_alerts", lambda s, now: expire_alerts(s, now=now)),
         Module(
-            "escalation", lambda s, now: run_escalations(s, now=now, links=config.command.links)
-        ),
-        Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now)),
-        Module(
             "update_reminders",
             lambda s, now: remind_overdue_updates(s, now=now, config=config.command),
         ),
+        Module(
+            "escalation", lambda s, now: run_escalations(s, now=now, links=config.command.links)
+        ),
+        Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now)),
         Module("audit", lambda s, now: audit(s, now=now)),
         Module("cleanup", lambda s, now: cleanup(s, now=now)),
     ]
@@ -171,6 +178,7 @@ class Engine:
                     now=self.clock.now(),
                     holder=self.holder,
                     limit=self.config.send_batch,
+                    claim_for=self.config.claim_for,
                 )
             if not claimed:
                 return total
@@ -180,6 +188,8 @@ class Engine:
                 return total
 
     def _send_one(self, claimed: Claimed) -> None:
+        if self.clock.now() + self.config.send_margin >= claimed.claimed_until:
+            return  # the claim could lapse mid-send; the next claim sends it, exactly once
         try:
             outcome = self.config.channels.send(claimed.destination, claimed.message)
         except Exception as exc:  # an adapter bug must not lose the message: retry it later
@@ -202,8 +212,18 @@ class Engine:
             self.run_cycle()
             self._wake.wait(interval)
 
+    def release_leases(self) -> None:
+        """Hand every module's lease back, so a restarted worker need not wait for them."""
+        try:
+            with self.db.unit_of_work() as session:
+                for module in self.modules:
+                    leases.release(session, name=module.name, holder=self.holder)
+        except Exception:  # shutting down: the leases expire on their own anyway
+            log.warning("could not release leases", exc_info=True)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self.release_leases()
         self.config.channels.close()
 
 

@@ -219,7 +219,8 @@ def stop(session: Session, *, incident_ids: Sequence[int], now: datetime, resolv
         .where(IncidentEscalation.incident_id.in_(ids))
         .values(state=EscalationState.STOPPED, next_at=None, updated_at=now)
     )
-    kinds = ("page", "management", "update", "event") if resolved else ("page",)
+    # Stakeholder updates still go out after a resolve; pages and reminders do not.
+    kinds = ("page", "management", "event", "reminder") if resolved else ("page",)
     notify.cancel_pending(session, incident_ids=ids, kinds=kinds)
 
 

@@ -75,13 +75,14 @@ def notify_stakeholders(
     channel_ids = [rule.channel_id for rule in rules if event in rule.events]
     page = _page(session, incident, body=body, event=event)
     stamp = int(now.timestamp() * 1000)
+    kind = "resolved" if event == "resolved" else "update"
     channels = notify.plan_channel_posts(
         session,
         page=page,
         channel_ids=channel_ids,
         key_prefix=f"inc{incident.id}-{event}-t{stamp}",
         level=None,
-        kind="update",
+        kind=kind,
         now=now,
         links=config.links,
     )
@@ -95,7 +96,7 @@ def notify_stakeholders(
         urgency="low",
         key_prefix=f"inc{incident.id}-{event}-t{stamp}-f",
         level=None,
-        kind="update",
+        kind=kind,
         now=now,
         links=config.links,
     )

@@ -23,13 +23,15 @@ class Impact(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    customers_affected: int | None = Field(default=None, ge=0, description="A count or estimate.")
+    customers_affected: int | None = Field(
+        default=None, ge=0, le=10**12, description="A count or estimate."
+    )
     customers_estimated: bool = False
     regions: list[str] = Field(default_factory=list, max_length=50)
     customer_facing: bool = False
     scope: Literal["none", "degraded", "partial_outage", "complete_outage"] = "none"
     sla_breached: bool = False
-    revenue_at_risk: float | None = Field(default=None, ge=0)
+    revenue_at_risk: float | None = Field(default=None, ge=0, le=1e15, allow_inf_nan=False)
     regulatory_exposure: bool = False
     services_affected: list[str] = Field(default_factory=list, max_length=100)
     components_affected: list[str] = Field(default_factory=list, max_length=100)

@@ -84,7 +84,7 @@ def severity_changed(
     links: LinkConfig,
 ) -> None:
     """Keep pages current; a rise into SEV1/2 tells management, low → high urgency pages now."""
-    service = session.get(Service, incident.service_id)
+    service = session.get(Service, incident.service_id) if incident.service_id is not None else None
     if service is None:
         return
     previous_urgency = incident.urgency

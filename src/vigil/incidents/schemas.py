@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from vigil.incidents.models import IncidentStatus, Severity
 
@@ -181,6 +181,13 @@ class IncidentEdit(Model):
     war_room_url: (
         Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://")] | None
     ) = None
+
+    @field_validator("title", "description", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
 
 class RoleAssign(Model):

@@ -456,9 +456,18 @@ class Claimed:
     destination: Destination
     message: Message
     attempts: int
+    holder: str
+    claimed_until: datetime
 
 
-def claim_due(session: Session, *, now: datetime, holder: str, limit: int = 100) -> list[Claimed]:
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    holder: str,
+    limit: int = 100,
+    claim_for: timedelta = CLAIM_FOR,
+) -> list[Claimed]:
     """Claim due messages for `CLAIM_FOR`; a claim that expires (its sender died) is taken again.
 
     PostgreSQL workers skip rows others have locked, so many senders share the work.
@@ -478,7 +487,7 @@ def claim_due(session: Session, *, now: datetime, holder: str, limit: int = 100)
     rows = list(session.scalars(query))
     claimed = []
     for row in rows:
-        row.claimed_until = now + CLAIM_FOR
+        row.claimed_until = now + claim_for
         row.claimed_by = holder
         content = row.content
         claimed.append(
@@ -500,6 +509,8 @@ def claim_due(session: Session, *, now: datetime, holder: str, limit: int = 100)
                     event=content.get("event"),
                 ),
                 attempts=row.attempts,
+                holder=holder,
+                claimed_until=row.claimed_until,
             )
         )
     session.flush()
@@ -509,8 +520,8 @@ def claim_due(session: Session, *, now: datetime, holder: str, limit: int = 100)
 def _message_kind(kind: str) -> MessageKind:
     if kind in ("test", "verify"):
         return MessageKind.TEST
-    if kind in ("update", "management"):
-        return MessageKind.UPDATE if kind == "update" else MessageKind.PAGE
+    if kind in ("update", "reminder"):
+        return MessageKind.UPDATE
     if kind == "resolved":
         return MessageKind.RESOLVED
     return MessageKind.PAGE
@@ -536,6 +547,9 @@ def record_result(
     row = session.get(Notification, claimed.id)
     if row is None or row.status != MessageStatus.PENDING:
         return row.status if row else MessageStatus.CANCELLED
+    if row.claimed_by != claimed.holder:
+        # Our claim lapsed and another worker took the message over: its result counts.
+        return row.status
     row.attempts += 1
     row.claimed_until = None
     row.claimed_by = None

@@ -97,8 +97,10 @@ def get_service(session: Session, *, service_id: int) -> Service:
 
 def find_service(session: Session, *, ref: str) -> Service:
     """A service by id or exact name."""
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit() and len(ref) <= 10:
         return get_service(session, service_id=int(ref))
+    if "\x00" in ref or len(ref) > 100:
+        raise NotFound(f"service {ref[:100]!r} not found", field="service")
     service = session.scalar(sa.select(Service).where(Service.name == ref))
     if service is None:
         raise NotFound(f"service {ref!r} not found", field="service")
@@ -154,6 +156,8 @@ def service_for_key(session: Session, *, key: str) -> Service:
 
     Every key works on every inbound endpoint: its type records what it was made for.
     """
+    if "\x00" in key or len(key) > 64:
+        raise NotFound("unknown or revoked integration key", field="key")
     service = session.scalar(
         sa.select(Service)
         .join(IntegrationKey, IntegrationKey.service_id == Service.id)

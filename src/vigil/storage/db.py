@@ -86,8 +86,10 @@ class Database:
 
     def __init__(self, engine: sa.Engine, *, bind: sa.Connection | None = None) -> None:
         self.engine = engine
-        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
-            threading.RLock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        # One connection shared by threads (tests) must be used by one thread at a time, too.
+        serialise = engine.dialect.name == "sqlite" or bind is not None
+        self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
+            threading.RLock() if serialise else contextlib.nullcontext()
         )
         if bind is not None:
             self._read = sessionmaker(
