@@ -922,11 +922,6 @@ def test_links_expire_a_day_after_the_page_was_sent(
     assert client.get(path).status_code == 410
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: escalation.service.restart keeps the low-urgency run's cycle, so after a raise "
-    "to high urgency the policy counts as run out once level 1 fires",
-)
 def test_raising_a_low_urgency_incident_to_sev1_runs_the_whole_high_urgency_escalation(
     client: TestClient, team: Team, worker: Engine, recorder: Recorder, clock: FakeClock
 ) -> None:
@@ -945,11 +940,6 @@ def test_raising_a_low_urgency_incident_to_sev1_runs_the_whole_high_urgency_esca
     assert recorder.addresses() == ["alice@example.com", "alice@example.com", "bob@example.com"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: restart keeps cycle past the last repeat, so plan() shows nothing while a page "
-    "is due (and the timeline calls it a repeat the policy does not have)",
-)
 def test_escalating_by_hand_after_the_policy_ran_out_shows_the_step_in_the_plan(
     client: TestClient, team: Team, worker: Engine, recorder: Recorder, clock: FakeClock
 ) -> None:
@@ -968,11 +958,6 @@ def test_escalating_by_hand_after_the_policy_ran_out_shows_the_step_in_the_plan(
     assert [(s["level"], s["targets"]) for s in plan["plan"]][:1] == [(1, ["Alice"])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: reassign keys its pages by the second, so a second reassignment to the same "
-    "person within a second collides on the idempotency key and answers 503",
-)
 def test_reassigning_to_the_same_person_twice_in_a_second_is_not_refused(
     client: TestClient, team: Team, worker: Engine, recorder: Recorder
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,16 +78,42 @@ class SupportHours:
         return local.weekday() in self.days and self.start <= local.time() < self.end
 
     def next_start(self, when: datetime) -> datetime:
-        """The next moment support hours begin at or after `when` (now, if they are on)."""
+        """The next instant support hours begin at or after `when` (now, if they are on).
+
+        Compares instants, not wall-clock times, so DST nights are right: an opening time that
+        does not exist that day opens at the jump, and one that happens twice opens at the first.
+        """
         if self.contains(when):
             return when
         zone = ZoneInfo(self.time_zone)
-        local = when.astimezone(zone)
+        first_day = when.astimezone(zone).date()
+        candidates = _offset_changes(zone, when, when + timedelta(days=8))
         for offset in range(8):
-            day = local.date() + timedelta(days=offset)
-            if day.weekday() not in self.days:
-                continue
-            opening = datetime.combine(day, self.start, tzinfo=zone)
-            if opening >= local:
-                return opening.astimezone(when.tzinfo)
+            day = first_day + timedelta(days=offset)
+            if day.weekday() in self.days:
+                opening = datetime.combine(day, self.start, tzinfo=zone)
+                candidates += [opening.replace(fold=fold).astimezone(UTC) for fold in (0, 1)]
+        for candidate in sorted(c for c in candidates if c >= when):
+            if self.contains(candidate):
+                return candidate.astimezone(when.tzinfo)
         raise ValueError("support hours have no day")  # unreachable: days is never empty
+
+
+def _offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """Instants in [start, end] where the zone's UTC offset changes, to the second."""
+
+    def offset(second: int) -> timedelta | None:
+        return datetime.fromtimestamp(second, UTC).astimezone(zone).utcoffset()
+
+    found: list[datetime] = []
+    at, stop = int(start.timestamp()), int(end.timestamp()) + 1
+    while at < stop:
+        step_end = at + 3600
+        if offset(at) != offset(step_end):
+            low, high = at, step_end
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == offset(low) else (low, middle)
+            found.append(datetime.fromtimestamp(high, UTC))
+        at = step_end
+    return found

@@ -236,6 +236,7 @@ def restart(
         raise ValidationFailed(f"level: the policy has levels 1 to {len(levels)}", field="level")
     escalation.state = EscalationState.ACTIVE
     escalation.next_level = level
+    escalation.cycle = 0  # a restart is a fresh run, as the ack timeout's is
     escalation.next_at = now
     escalation.updated_at = now
     session.flush()

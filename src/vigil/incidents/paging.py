@@ -3,6 +3,7 @@ acknowledges or resolves, re-evaluate when severity rises, and the acknowledgeme
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -169,7 +170,8 @@ def reassign(
             ),
             user_ids=[to_user_id],
             urgency=incident.urgency,
-            key_prefix=f"inc{incident.id}-reassign-{now.timestamp():.0f}",
+            key_prefix=f"inc{incident.id}-reassign-{int(now.timestamp() * 1000)}-"
+            f"{secrets.token_hex(4)}",
             level=None,
             kind="page",
             now=now,

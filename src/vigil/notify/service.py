@@ -186,7 +186,17 @@ def list_contact_methods(session: Session, *, user_id: int) -> list[ContactMetho
 
 
 def delete_contact_method(session: Session, *, user_id: int, method_id: int) -> None:
-    session.delete(get_contact_method(session, user_id=user_id, method_id=method_id))
+    """Delete a method; what it was still going to be sent is cancelled, not sent elsewhere."""
+    method = get_contact_method(session, user_id=user_id, method_id=method_id)
+    session.execute(
+        sa.update(Notification)
+        .where(
+            Notification.contact_method_id == method_id,
+            Notification.status == MessageStatus.PENDING,
+        )
+        .values(status=MessageStatus.CANCELLED)
+    )
+    session.delete(method)
     session.flush()
 
 
@@ -529,7 +539,7 @@ def _message_kind(kind: str) -> MessageKind:
 
 def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff with ±20 % jitter, capped, so retries spread out."""
-    base = min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    base = min(BACKOFF_BASE * 2 ** min(max(attempts - 1, 0), 20), BACKOFF_CAP)
     jitter = (rng or random).uniform(0.8, 1.2)
     return base * jitter
 

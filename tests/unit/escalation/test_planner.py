@@ -232,10 +232,6 @@ def test_support_hours_contain_exactly_the_local_window_on_the_chosen_days(
 NIGHT = SupportHours("Europe/Berlin", (6,), time(2, 30), time(4, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: next_start compares wall times, so in the repeated hour it returns a past time",
-)
 def test_in_the_repeated_autumn_hour_the_window_opens_later_not_in_the_past() -> None:
     # 02:15 the second time round (CET) is 01:15 UTC; 02:30 CET follows at 01:30 UTC.
     when = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)
@@ -243,10 +239,6 @@ def test_in_the_repeated_autumn_hour_the_window_opens_later_not_in_the_past() ->
     assert NIGHT.next_start(when) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: next_start opens a window whose start time is skipped 30 minutes late",
-)
 def test_when_the_clocks_skip_the_opening_time_the_window_opens_as_they_jump() -> None:
     # 02:30 does not exist on 2026-03-29: at 01:00 UTC the clocks jump from 02:00 to 03:00 CEST,
     # which is already inside the window.
@@ -255,10 +247,6 @@ def test_when_the_clocks_skip_the_opening_time_the_window_opens_as_they_jump() -
     assert NIGHT.next_start(when) == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: next_start misses a window that the repeated autumn hour opens again",
-)
 def test_when_the_clocks_go_back_into_the_window_it_opens_again() -> None:
     # 01:00-02:15 ends at 02:15 CEST (00:15 UTC); at 01:00 UTC the clocks go back to 02:00 CET,
     # inside the window again, which contains() knows but next_start() skips to next week.
