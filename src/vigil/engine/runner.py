@@ -25,8 +25,9 @@ import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session
 
-from vigil.clock import Clock
+from vigil.clock import Clock, ensure_utc
 from vigil.escalation.manager import audit, run_escalations
+from vigil.escalation.models import EscalationState, IncidentEscalation
 from vigil.incidents.comms import CommandConfig, remind_overdue_updates
 from vigil.incidents.paging import ack_timeouts
 from vigil.integrations.expiry import expire_alerts
@@ -43,6 +44,7 @@ CYCLE_SECONDS = Histogram("vigil_engine_module_seconds", "Time per engine module
 MODULE_ERRORS = Counter("vigil_engine_module_errors_total", "Engine module failures", ["module"])
 SENT = Counter("vigil_notifications_total", "Notification attempts by result", ["result"])
 KEEP_MESSAGES = timedelta(days=90)
+HOUSEKEEPING = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class Module:
     name: str
     run: Callable[[Session, datetime], int]
     timeout: timedelta = timedelta(seconds=30)
+    # Housekeeping runs at most this often, not on every wake-up; None: every cycle.
+    every: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +92,14 @@ def default_modules(config: EngineConfig) -> list[Module]:
         Module(
             "update_reminders",
             lambda s, now: remind_overdue_updates(s, now=now, config=config.command),
+            every=HOUSEKEEPING,
         ),
         Module(
             "escalation", lambda s, now: run_escalations(s, now=now, links=config.command.links)
         ),
-        Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now)),
-        Module("audit", lambda s, now: audit(s, now=now)),
-        Module("cleanup", lambda s, now: cleanup(s, now=now)),
+        Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now), every=HOUSEKEEPING),
+        Module("audit", lambda s, now: audit(s, now=now), every=HOUSEKEEPING),
+        Module("cleanup", lambda s, now: cleanup(s, now=now), every=timedelta(minutes=10)),
     ]
 
 
@@ -121,6 +126,7 @@ class Engine:
         self.modules = modules if modules is not None else default_modules(config)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
+        self._last_run: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
     def wake(self) -> None:
@@ -139,6 +145,11 @@ class Engine:
         return result
 
     def _run_module(self, module: Module, result: CycleResult) -> None:
+        now = self.clock.now()
+        last = self._last_run.get(module.name)
+        if module.every is not None and last is not None and now - last < module.every:
+            return
+        self._last_run[module.name] = now
         started = time.monotonic()
         try:
             with self.db.unit_of_work() as session:
@@ -206,11 +217,38 @@ class Engine:
         SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
 
     def run_forever(self, *, interval: float, stop: threading.Event) -> None:
-        """Cycle until `stop` is set; `wake()` starts the next cycle early."""
+        """Cycle until `stop` is set; sleep until the next step or message is due (at most
+        `interval`), and let `wake()` start the next cycle at once."""
         while not stop.is_set():
             self._wake.clear()
             self.run_cycle()
-            self._wake.wait(interval)
+            self._wake.wait(self._seconds_until_due(interval))
+
+    def _seconds_until_due(self, interval: float) -> float:
+        """How long nothing is due: the earliest escalation step or message, capped."""
+        try:
+            with self.db.read_session() as session:
+                due = [
+                    session.scalar(
+                        sa.select(sa.func.min(IncidentEscalation.next_at)).where(
+                            IncidentEscalation.state.in_(
+                                [EscalationState.ACTIVE, EscalationState.WAITING]
+                            )
+                        )
+                    ),
+                    session.scalar(
+                        sa.select(sa.func.min(Notification.send_at)).where(
+                            Notification.status == MessageStatus.PENDING
+                        )
+                    ),
+                ]
+        except Exception:  # the database is away: poll at the normal pace
+            return interval
+        soonest = min((d for d in due if d is not None), default=None)
+        if soonest is None:
+            return interval
+        wait = (ensure_utc(soonest) - self.clock.now()).total_seconds()
+        return max(0.0, min(interval, wait))
 
     def release_leases(self) -> None:
         """Hand every module's lease back, so a restarted worker need not wait for them."""

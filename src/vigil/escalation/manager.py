@@ -113,6 +113,23 @@ def _page(escalation: IncidentEscalation) -> tuple[PageContent, str]:
     return content, context["urgency"]
 
 
+def _plan(
+    session: Session,
+    page: PageContent,
+    reached: Resolved,
+    urgency: str,
+    prefix: str,
+    level: int | None,
+    kind: str,
+    now: datetime,
+    links: LinkConfig,
+) -> None:
+    """Queue the messages for everyone and every channel a step reached."""
+    common = {"page": page, "key_prefix": prefix, "level": level, "kind": kind, "now": now}
+    notify.plan_pages(session, user_ids=reached.user_ids, urgency=urgency, links=links, **common)
+    notify.plan_channel_posts(session, channel_ids=reached.channel_ids, links=links, **common)
+
+
 def run_escalations(session: Session, *, now: datetime, links: LinkConfig) -> int:
     """Fire every due level once; returns how many fired."""
     query = (
@@ -167,27 +184,7 @@ def fire(
     prefix = (
         f"inc{escalation.incident_id}-c{step.cycle}-l{level_index}-t{int(now.timestamp() * 1000)}"
     )
-    notify.plan_pages(
-        session,
-        page=page,
-        user_ids=reached.user_ids,
-        urgency=urgency,
-        key_prefix=prefix,
-        level=level_index,
-        kind="page",
-        now=now,
-        links=links,
-    )
-    notify.plan_channel_posts(
-        session,
-        page=page,
-        channel_ids=reached.channel_ids,
-        key_prefix=prefix,
-        level=level_index,
-        kind="page",
-        now=now,
-        links=links,
-    )
+    _plan(session, page, reached, urgency, prefix, level_index, "page", now, links)
     escalation.next_level = step.next_level
     escalation.cycle = step.next_cycle
     escalation.next_at = step.next_at
@@ -229,27 +226,7 @@ def notify_management(
     prefix = (
         f"inc{escalation.incident_id}-mgmt-{context['severity']}-t{int(now.timestamp() * 1000)}"
     )
-    notify.plan_pages(
-        session,
-        page=page,
-        user_ids=reached.user_ids,
-        urgency="high",
-        key_prefix=prefix,
-        level=None,
-        kind="management",
-        now=now,
-        links=links,
-    )
-    notify.plan_channel_posts(
-        session,
-        page=page,
-        channel_ids=reached.channel_ids,
-        key_prefix=prefix,
-        level=None,
-        kind="management",
-        now=now,
-        links=links,
-    )
+    _plan(session, page, reached, "high", prefix, None, "management", now, links)
     record_many(
         session,
         [

@@ -402,6 +402,8 @@ def plan_channel_posts(
     links: LinkConfig,
 ) -> list[ChannelDestination]:
     """Queue one post per shared channel (Slack, Teams, webhook or an email list)."""
+    if not channel_ids:
+        return []
     channels = list(
         session.scalars(
             sa.select(ChannelDestination).where(ChannelDestination.id.in_(sorted(set(channel_ids))))
