@@ -190,8 +190,11 @@ def on_opened(
         incident.affected_service_ids = [incident.service_id] if incident.service_id else []
         incident.war_room_url = _war_room(config, incident.number)
     comms.apply_plans(session, incidents=opened, now=now)
+    # One query for the rules, and nothing per incident unless a rule wants it: a batch of new
+    # incidents (an ungrouped Alertmanager message) must not cost a query each.
+    told = comms.severities_with_stakeholders(session, event="declared")
     for incident in opened:
-        if incident.severity in ("SEV1", "SEV2"):
+        if incident.severity in told:
             comms.notify_stakeholders(
                 session,
                 incident=incident,

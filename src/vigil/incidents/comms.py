@@ -57,6 +57,15 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
     )
 
 
+def severities_with_stakeholders(session: Session, *, event: str) -> set[str]:
+    """The severities that have a stakeholder rule for this event."""
+    return {
+        rule.severity
+        for rule in session.scalars(sa.select(StakeholderRule))
+        if event in rule.events
+    }
+
+
 def notify_stakeholders(
     session: Session,
     *,
