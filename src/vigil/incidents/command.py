@@ -170,31 +170,31 @@ def declare(
 def on_opened(
     session: Session, *, incident_ids: Sequence[int], now: datetime, config: CommandConfig
 ) -> None:
-    """For incidents opened by alerts: impact began with the first alert; war room, response
-    plans and stakeholders as for a declared incident."""
+    """For incidents opened by alerts (ingest already set when impact began): war room,
+    response plans and stakeholders as for a declared incident, in a few set-based statements."""
     if not incident_ids:
         return
-    opened = list(session.scalars(sa.select(Incident).where(Incident.id.in_(sorted(incident_ids)))))
-    firsts = dict(
-        session.execute(
-            sa.select(Alert.incident_id, sa.func.min(Alert.starts_at))
-            .where(Alert.incident_id.in_(sorted(incident_ids)))
-            .group_by(Alert.incident_id)
+    table = Incident.__table__
+    opened = session.execute(
+        sa.select(table.c.id, table.c.service_id, table.c.severity).where(
+            table.c.id.in_(sorted(incident_ids))
         )
-        .tuples()
-        .all()
-    )
-    for incident in opened:
-        incident.started_at = firsts.get(incident.id) or incident.created_at
-        incident.detected_at = incident.created_at
-        incident.affected_service_ids = [incident.service_id] if incident.service_id else []
-        incident.war_room_url = _war_room(config, incident.number)
+    ).all()
+    if config.war_room_template:
+        session.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values(war_room_url=sa.bindparam("url")),
+            [{"_id": row.id, "url": _war_room(config, row.id)} for row in opened],
+        )
     comms.apply_plans(session, incidents=opened, now=now)
     # One query for the rules, and nothing per incident unless a rule wants it: a batch of new
     # incidents (an ungrouped Alertmanager message) must not cost a query each.
     told = comms.severities_with_stakeholders(session, event="declared")
-    for incident in opened:
-        if incident.severity in told:
+    for row in opened:
+        if row.severity in told:
+            incident = session.get(Incident, row.id)
+            assert incident is not None
             comms.notify_stakeholders(
                 session,
                 incident=incident,

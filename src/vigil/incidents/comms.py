@@ -3,6 +3,7 @@ the reminder when a stakeholder update is overdue. Also response plans and tasks
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -320,7 +321,7 @@ def delete_plan(session: Session, *, service_id: int, plan_id: int) -> None:
     session.flush()
 
 
-def apply_plans(session: Session, *, incidents: list[Incident], now: datetime) -> None:
+def apply_plans(session: Session, *, incidents: Sequence[Any], now: datetime) -> None:
     """Turn the matching response plans' checklists into tasks on each new incident."""
     service_ids = sorted({i.service_id for i in incidents if i.service_id is not None})
     if not service_ids:

@@ -336,6 +336,10 @@ def _attach_to_incidents(
                 "alert_count": 0,
                 "created_at": now,
                 "updated_at": now,
+                # Impact began when the opening alert started; Vigil detected it now.
+                "started_at": opener.values["starts_at"],
+                "detected_at": now,
+                "affected_service_ids": [service.id],
             }
             for opener in openers
         ]
