@@ -232,13 +232,14 @@ def create_override(
     responses=error_responses(401, 403, 404),
 )
 def delete_override(
-    schedule_id: PathId, override_id: PathId, session: WriteSession, user: Responder
+    schedule_id: PathId, override_id: PathId, session: WriteSession, user: Responder, now: Now
 ) -> Response:
     schedules.delete_override(
         session,
         schedule_id=schedule_id,
         override_id=override_id,
         actor=schedules.Actor(id=user.id, role=user.role),
+        now=now,
     )
     session.commit()
     return Response(status_code=204)

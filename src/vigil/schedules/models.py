@@ -6,6 +6,7 @@ the change takes effect and opens a new one, so the past is never rewritten.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,11 @@ class Schedule(Base):
     )
     time_zone: Mapped[str] = mapped_column(sa.String(64))
     description: Mapped[str] = mapped_column(sa.String(2000), default="")
+    # A new random value on every change to the schedule, its layers or its overrides, so a
+    # cached on-call timeline is never mistaken for a current one (not even across databases).
+    revision: Mapped[str] = mapped_column(
+        sa.String(32), default=lambda: uuid.uuid4().hex, server_default=""
+    )
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -4,10 +4,13 @@ calculator."""
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -142,20 +145,75 @@ def schedule_shifts(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """A schedule's final shifts over a window, valid while the schedule's revision holds."""
+
+    revision: str
+    start: datetime
+    end: datetime
+    shifts: list[calc.Shift]
+
+
+_TIMELINES: dict[tuple[int, str], _Timeline] = {}
+_TIMELINES_LOCK = threading.Lock()
+_TIMELINE_SPAN = timedelta(days=9)  # the horizon asked for, plus a day of reuse
+
+
+def _timelines(session: Session, rows: Sequence[Any], at: datetime) -> dict[int, _Timeline]:
+    """Final shifts around `at` for each schedule, computed once per schedule revision.
+
+    Answering "who is on call" for every schedule on every request would recompute each
+    schedule's rotations; a revision changes on every edit, so a cached timeline is exact.
+    """
+    found: dict[int, _Timeline] = {}
+    stale = []
+    with _TIMELINES_LOCK:
+        for row in rows:
+            cached = _TIMELINES.get((row.id, row.revision))
+            if cached and cached.start <= at and at + _UNTIL_HORIZON <= cached.end:
+                found[row.id] = cached
+            else:
+                stale.append(row.id)
+    if stale:
+        start = at.replace(minute=0, second=0, microsecond=0)
+        end = start + _TIMELINE_SPAN
+        schedules = list(session.scalars(sa.select(Schedule).where(Schedule.id.in_(stale))))
+        fresh = {
+            item.row.id: _Timeline(
+                item.row.revision,
+                start,
+                end,
+                calc.final_shifts(item.calc, since=start, until=end),
+            )
+            for item in load(session, schedules, since=start, until=end)
+        }
+        with _TIMELINES_LOCK:
+            if len(_TIMELINES) > 50_000:
+                _TIMELINES.clear()
+            for schedule_id, timeline in fresh.items():
+                _TIMELINES[(schedule_id, timeline.revision)] = timeline
+        found.update(fresh)
+    return found
+
+
 def on_call_at(session: Session, *, at: datetime) -> list[OnCallEntry]:
     """Who is on call on every schedule at `at` (naive: UTC), with when their shift ends."""
     at = localize(at, "UTC").astimezone(UTC)
-    schedules = list(session.scalars(sa.select(Schedule).order_by(Schedule.name)))
-    loaded = load(session, schedules, since=at, until=at + _UNTIL_HORIZON)
+    rows = session.execute(
+        sa.select(Schedule.id, Schedule.name, Schedule.revision).order_by(Schedule.name)
+    ).all()
+    timelines = _timelines(session, rows, at)
     names = dict(session.execute(sa.select(User.id, User.name)).tuples().all())
     entries = []
-    for item in loaded:
-        shifts = calc.final_shifts(item.calc, since=at, until=at + _UNTIL_HORIZON)
-        current = shifts[0] if shifts and shifts[0].start <= at else None
+    for row in rows:
+        shifts = timelines[row.id].shifts
+        index = bisect.bisect_right([s.start for s in shifts], at) - 1
+        current = shifts[index] if index >= 0 and shifts[index].end > at else None
         entries.append(
             OnCallEntry(
-                schedule_id=item.row.id,
-                schedule_name=item.row.name,
+                schedule_id=row.id,
+                schedule_name=row.name,
                 user_id=current.user_id if current else None,
                 user_name=names.get(current.user_id) if current else None,
                 since=None,

@@ -4,6 +4,7 @@ that never commit. On-call answers come from the pure calculator in `vigil.sched
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -36,6 +37,12 @@ def localize(value: datetime, zone: str) -> datetime:
     if value.tzinfo is not None:
         return value
     return value.replace(tzinfo=ZoneInfo(zone))
+
+
+def touch(schedule: Schedule, now: datetime) -> None:
+    """Mark the schedule changed, so cached on-call answers are recomputed."""
+    schedule.updated_at = now
+    schedule.revision = uuid.uuid4().hex
 
 
 def get_schedule(session: Session, *, schedule_id: int) -> Schedule:
@@ -105,7 +112,7 @@ def update_schedule(
     for name, value in changes.items():
         if value is not None or name == "team_id":
             setattr(schedule, name, value)
-    schedule.updated_at = now
+    touch(schedule, now)
     session.flush()
     return schedule
 
@@ -208,7 +215,7 @@ def add_layer(
             **rotation,
         )
     )
-    schedule.updated_at = now
+    touch(schedule, now)
     session.flush()
     return layer
 
@@ -313,7 +320,7 @@ def update_layer(
             **settings,
         )
     )
-    schedule.updated_at = now
+    touch(schedule, now)
     session.flush()
     return layer
 
@@ -321,6 +328,7 @@ def update_layer(
 def delete_layer(session: Session, *, schedule_id: int, layer_id: int, now: datetime) -> None:
     """End a layer now; its past shifts stay in the schedule's history."""
     layer = _layer(session, schedule_id, layer_id)
+    touch(get_schedule(session, schedule_id=schedule_id), now)
     for version in layer_versions(session, layer_ids=[layer_id]):
         if version.effective_from >= now:
             session.delete(version)
@@ -429,6 +437,7 @@ def create_override(
         created_by_id=actor.id,
     )
     session.add(override)
+    touch(schedule, now)
     session.flush()
     return override
 
@@ -448,12 +457,15 @@ def list_overrides(
     return list(session.scalars(query.order_by(Override.id)))
 
 
-def delete_override(session: Session, *, schedule_id: int, override_id: int, actor: Actor) -> None:
+def delete_override(
+    session: Session, *, schedule_id: int, override_id: int, actor: Actor, now: datetime
+) -> None:
     override = session.get(Override, override_id)
     if override is None or override.schedule_id != schedule_id:
         raise NotFound(f"override {override_id} not found", field="override_id")
     if actor.role != Role.ADMIN and actor.id not in (override.user_id, override.created_by_id):
         raise Forbidden("only admins can delete other members' overrides")
+    touch(get_schedule(session, schedule_id=schedule_id), now)
     session.delete(override)
     session.flush()
 
