@@ -67,7 +67,7 @@ async def read_json(request: Request) -> tuple[Any, int]:
 
 
 def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
-    """One transaction; after it commits, wake the embedded worker if an incident opened."""
+    """One transaction; after it commits, wake the embedded worker if paging started."""
     with app.state.db.unit_of_work() as session:
         service = services.service_for_key(session, key=key)
         result = ingest(
@@ -77,7 +77,7 @@ def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult
             now=app.state.clock.now(),
             command=app.state.command,
         )
-    if result.incidents_opened:
+    if result.paging_started:
         app.state.wake()
     return result
 

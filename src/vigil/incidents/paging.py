@@ -44,10 +44,11 @@ def context_of(incident: Incident, service: Service) -> IncidentContext:
 
 def start_paging(
     session: Session, *, incident_ids: Sequence[int], now: datetime, links: LinkConfig
-) -> None:
-    """Pin each new incident to its service's escalation policy and tell management of SEV1/2."""
+) -> bool:
+    """Pin each new incident to its service's escalation policy and tell management of SEV1/2;
+    True when any escalation started (so the worker has work)."""
     if not incident_ids:
-        return
+        return False
     rows = session.execute(
         sa.select(Incident, Service)
         .join(Service, Service.id == Incident.service_id)
@@ -68,6 +69,7 @@ def start_paging(
                     manager.notify_management(
                         session, escalation=pinned, now=now, links=links, reason="opened"
                     )
+    return bool(by_policy)
 
 
 def stop_paging(

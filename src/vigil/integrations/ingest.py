@@ -54,6 +54,7 @@ class IngestResult:
     alerts_resolved: int = 0
     incidents_opened: list[int] = field(default_factory=list)
     incidents_resolved: list[int] = field(default_factory=list)
+    paging_started: bool = False
 
 
 def ingest(
@@ -164,7 +165,7 @@ def _page(
     incident_command.on_opened(
         session, incident_ids=result.incidents_opened, now=now, config=command
     )
-    paging.start_paging(session, incident_ids=opened, now=now, links=links)
+    result.paging_started = paging.start_paging(session, incident_ids=opened, now=now, links=links)
     for incident_id, previous in raised.items():
         incident = session.get(Incident, incident_id)
         if incident is not None and incident_id not in result.incidents_opened:
