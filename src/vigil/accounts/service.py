@@ -54,16 +54,6 @@ def get_team(session: Session, *, team_id: int) -> Team:
     return team
 
 
-def find_team(session: Session, *, name_or_id: str) -> Team:
-    """A team by id or by exact name, as the CLI accepts either."""
-    if name_or_id.isdigit():
-        return get_team(session, team_id=int(name_or_id))
-    team = session.scalar(sa.select(Team).where(Team.name == name_or_id))
-    if team is None:
-        raise NotFound(f"team {name_or_id!r} not found", field="team")
-    return team
-
-
 def list_teams(session: Session) -> list[Team]:
     return list(session.scalars(sa.select(Team).order_by(Team.name)))
 

@@ -4,6 +4,7 @@ sends its 2xx only after the alerts are committed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,7 +20,6 @@ from vigil.integrations.ingest import IngestResult, ingest
 from vigil.integrations.pagerduty import parse_alert_event, parse_change_event
 from vigil.integrations.prometheus import parse_postable_alerts
 from vigil.services import service as services
-from vigil.services.models import ChangeEvent
 from vigil.storage.db import Database
 
 router = APIRouter(tags=["integrations"])
@@ -102,6 +102,19 @@ def _raw_limit(request: Request) -> int:
     return limit
 
 
+async def _webhook(request: Request, key: str, integration_type: str) -> Response:
+    """Alertmanager and Grafana share one body shape; only the label on the alerts differs."""
+    limit = _raw_limit(request)
+    outcome = await _ingest(
+        request,
+        key,
+        lambda body, size: parse_webhook(
+            body, integration_type=integration_type, body_size=size, raw_limit=limit
+        ),
+    )
+    return outcome if isinstance(outcome, Response) else _accepted(outcome)
+
+
 @router.post(
     "/integrations/alertmanager/{key}",
     status_code=200,
@@ -109,15 +122,7 @@ def _raw_limit(request: Request) -> int:
     summary="Prometheus Alertmanager webhook (payload version 4)",
 )
 async def alertmanager_webhook(key: str, request: Request) -> Response:
-    limit = _raw_limit(request)
-    outcome = await _ingest(
-        request,
-        key,
-        lambda body, size: parse_webhook(
-            body, integration_type="alertmanager", body_size=size, raw_limit=limit
-        ),
-    )
-    return outcome if isinstance(outcome, Response) else _accepted(outcome)
+    return await _webhook(request, key, "alertmanager")
 
 
 @router.post(
@@ -127,15 +132,7 @@ async def alertmanager_webhook(key: str, request: Request) -> Response:
     summary="Grafana alerting webhook contact point",
 )
 async def grafana_webhook(key: str, request: Request) -> Response:
-    limit = _raw_limit(request)
-    outcome = await _ingest(
-        request,
-        key,
-        lambda body, size: parse_webhook(
-            body, integration_type="grafana", body_size=size, raw_limit=limit
-        ),
-    )
-    return outcome if isinstance(outcome, Response) else _accepted(outcome)
+    return await _webhook(request, key, "grafana")
 
 
 @router.post(
@@ -221,11 +218,25 @@ def _pd_invalid(errors: list[str], field: str | None, status: int = 400) -> JSON
     return JSONResponse(body, status_code=status)
 
 
-def _pd_errors(exc: VigilError) -> list[str]:
-    detailed = exc.extra.get("errors")
-    if detailed:
-        return [f"'{e['field']}': {e['message']}" for e in detailed]
-    return [exc.message]
+def _pd_refusal(exc: VigilError) -> JSONResponse:
+    """Any refusal of a PagerDuty event, in PagerDuty's own error shape."""
+    if isinstance(exc, NotFound):
+        return _pd_invalid(["'routing_key': unknown or revoked integration key"], "routing_key")
+    if isinstance(exc, ValidationFailed):
+        detailed = exc.extra.get("errors")
+        errors = (
+            [f"'{e['field']}': {e['message']}" for e in detailed] if detailed else [exc.message]
+        )
+        return _pd_invalid(errors, exc.field)
+    return _pd_invalid([exc.message], exc.field, status=exc.status_code)
+
+
+_PD_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": '`{"status":"invalid event","message":…,"errors":[…],"field":…}`'},
+    413: {"description": "Body over 1 MiB"},
+    415: {"description": "Body is not JSON"},
+    503: {"description": "Temporary trouble; clients retry"},
+}
 
 
 @router.post(
@@ -233,9 +244,7 @@ def _pd_errors(exc: VigilError) -> list[str]:
     status_code=202,
     responses={
         202: {"description": '`{"status":"success","message":"Event processed","dedup_key":…}`'},
-        400: {"description": '`{"status":"invalid event","message":…,"errors":[…]}`'},
-        413: {"description": "Body over 1 MiB"},
-        503: {"description": "Temporary trouble; clients retry"},
+        **_PD_ERRORS,
     },
     summary="PagerDuty Events API v2: trigger, acknowledge, resolve",
 )
@@ -245,40 +254,37 @@ async def pagerduty_enqueue(request: Request) -> Response:
         body, size = await read_json(request)
         routing_key, event = parse_alert_event(body, body_size=size, raw_limit=_raw_limit(request))
         await run_in_threadpool(_commit_ingest, app, routing_key, [event])
-    except ValidationFailed as exc:
-        return _pd_invalid(_pd_errors(exc), exc.field)
-    except NotFound:
-        return _pd_invalid(["'routing_key': unknown or revoked integration key"], "routing_key")
-    except (PayloadTooLarge, UnsupportedMediaType) as exc:
-        return _pd_invalid([exc.message], exc.field, status=exc.status_code)
+    except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+        return _pd_refusal(exc)
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
         status_code=202,
     )
 
 
-def _commit_change(db: Database, body: Any, now: Any) -> int:
+def _commit_change(db: Database, body: Any, now: datetime) -> int:
     change = parse_change_event(body)
     with db.unit_of_work() as session:
         service = services.service_for_key(session, key=change.routing_key)
-        row = ChangeEvent(
+        return services.record_change_event(
+            session,
             service_id=service.id,
             summary=change.payload.summary,
             source=change.payload.source,
             occurred_at=change.payload.timestamp or now,
-            received_at=now,
             details=change.payload.custom_details,
             links=[link.model_dump() for link in change.links],
-        )
-        session.add(row)
-        session.flush()
-        return row.id
+            now=now,
+        ).id
 
 
 @router.post(
     "/v2/change/enqueue",
     status_code=202,
-    responses={202: {"description": "Change event recorded on the service's timeline"}},
+    responses={
+        202: {"description": "Change event recorded on the service's timeline"},
+        **_PD_ERRORS,
+    },
     summary="PagerDuty change events (deploys, config changes)",
 )
 async def pagerduty_change(request: Request) -> Response:
@@ -288,12 +294,8 @@ async def pagerduty_change(request: Request) -> Response:
         change_id = await run_in_threadpool(
             _commit_change, app.state.db, body, app.state.clock.now()
         )
-    except ValidationFailed as exc:
-        return _pd_invalid(_pd_errors(exc), exc.field)
-    except NotFound:
-        return _pd_invalid(["'routing_key': unknown or revoked integration key"], "routing_key")
-    except (PayloadTooLarge, UnsupportedMediaType) as exc:
-        return _pd_invalid([exc.message], exc.field, status=exc.status_code)
+    except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+        return _pd_refusal(exc)
     return JSONResponse(
         {"status": "success", "message": "Change event processed", "id": f"chg_{change_id}"},
         status_code=202,

@@ -132,15 +132,6 @@ def get_policy(session: Session, *, policy_id: int) -> EscalationPolicy:
     return policy
 
 
-def find_policy(session: Session, *, ref: str) -> EscalationPolicy:
-    if ref.isdigit():
-        return get_policy(session, policy_id=int(ref))
-    policy = session.scalar(sa.select(EscalationPolicy).where(EscalationPolicy.name == ref))
-    if policy is None:
-        raise NotFound(f"escalation policy {ref!r} not found", field="policy")
-    return policy
-
-
 def list_policies(session: Session) -> list[EscalationPolicy]:
     return list(session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.name)))
 

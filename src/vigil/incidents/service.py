@@ -173,22 +173,6 @@ def set_severity(
     return incident
 
 
-def add_note(
-    session: Session, *, incident_id: int, user_id: int, text: str, now: datetime
-) -> IncidentEvent:
-    get_incident(session, incident_id=incident_id)
-    event = record(
-        session,
-        incident_id=incident_id,
-        kind=EventKind.NOTE,
-        now=now,
-        actor_user_id=user_id,
-        message=text,
-    )
-    session.flush()
-    return event
-
-
 def delete_service(session: Session, *, service_id: int) -> None:
     """Delete a service, refused while it has open incidents (they would lose their home)."""
     open_count = session.scalar(

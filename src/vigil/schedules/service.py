@@ -52,16 +52,6 @@ def get_schedule(session: Session, *, schedule_id: int) -> Schedule:
     return schedule
 
 
-def find_schedule(session: Session, *, ref: str) -> Schedule:
-    """A schedule by id or exact name."""
-    if ref.isdigit():
-        return get_schedule(session, schedule_id=int(ref))
-    schedule = session.scalar(sa.select(Schedule).where(Schedule.name == ref))
-    if schedule is None:
-        raise NotFound(f"schedule {ref!r} not found", field="schedule")
-    return schedule
-
-
 def list_schedules(session: Session, *, team_id: int | None = None) -> list[Schedule]:
     query = sa.select(Schedule).order_by(Schedule.name)
     if team_id is not None:

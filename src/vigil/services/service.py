@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from vigil.accounts.models import Team
 from vigil.errors import Conflict, NotFound, ValidationFailed
 from vigil.escalation.models import EscalationPolicy
-from vigil.services.models import IntegrationKey, Service
+from vigil.services.models import ChangeEvent, IntegrationKey, Service
 from vigil.services.schemas import IntegrationKeyCreate, ServiceCreate, ServiceUpdate
 
 
@@ -149,6 +150,32 @@ def revoke_integration_key(
         key.revoked_at = now
     session.flush()
     return key
+
+
+def record_change_event(
+    session: Session,
+    *,
+    service_id: int,
+    summary: str,
+    source: str | None,
+    occurred_at: datetime,
+    details: dict[str, Any],
+    links: list[dict[str, Any]],
+    now: datetime,
+) -> ChangeEvent:
+    """A deploy or config change on the service's timeline: context, never a page."""
+    event = ChangeEvent(
+        service_id=service_id,
+        summary=summary,
+        source=source,
+        occurred_at=occurred_at,
+        received_at=now,
+        details=details,
+        links=links,
+    )
+    session.add(event)
+    session.flush()
+    return event
 
 
 def service_for_key(session: Session, *, key: str) -> Service:
