@@ -372,3 +372,23 @@ def test_observers_cannot_change_schedules(
         == 403
     )
     assert client.delete(f"/api/v1/schedules/{schedule['id']}", headers=headers).status_code == 403
+
+
+def test_gap_report_lists_the_next_two_weeks_without_anyone_on_call(
+    client: TestClient, auth: dict[str, str], people: list[Any]
+) -> None:
+    layer = {
+        "name": "office hours",
+        "start": "2026-03-02T09:00:00",
+        "participants": [people[0].id],
+        "rotation": "daily",
+        "restrictions": [{"type": "daily", "start_time": "09:00", "end_time": "17:00"}],
+    }
+    body = {"name": "Office", "time_zone": "Europe/Berlin", "layers": [layer]}
+    assert client.post("/api/v1/schedules", headers=auth, json=body).status_code == 201
+    [report] = client.get("/api/v1/reports/gaps", headers=auth).json()
+    assert report["schedule_name"] == "Office"
+    # Every night of the 14 days is a gap: 17:00 to 09:00 Berlin (16:00 to 08:00 UTC in March).
+    assert len(report["gaps"]) == 14
+    assert report["gaps"][0]["start"].startswith("2026-03-02T16:00:00")
+    assert all(gap["user_id"] is None for gap in report["gaps"])

@@ -35,6 +35,7 @@ from vigil.schedules.schemas import (
     OverrideCreate,
     OverrideRead,
     ScheduleCreate,
+    ScheduleGaps,
     ScheduleRead,
     ScheduleUpdate,
     ShiftRead,
@@ -303,6 +304,12 @@ def oncall_load(
 ) -> list[LoadRow]:
     """Who carries the load: hours on call, off-hours (outside 08:00–20:00 local), weekends."""
     return oncall.load_report(session, since=since, until=until, team_id=team)
+
+
+@router.get("/reports/gaps", response_model=list[ScheduleGaps], responses=error_responses(401))
+def gaps(session: ReadSession, _user: CurrentUser, now: Now) -> list[ScheduleGaps]:
+    """Per schedule, the times in the next 14 days when nobody is on call."""
+    return oncall.gap_report(session, now=now)
 
 
 @router.post(

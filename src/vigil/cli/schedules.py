@@ -97,6 +97,25 @@ def oncall_report(
     )
 
 
+@oncall_app.command("gaps")
+def oncall_gaps(tz: ZoneOption = None, json_output: JsonOption = False) -> None:
+    """Times in the next 14 days when a schedule has nobody on call."""
+    report = _client().get("/api/v1/reports/gaps")
+    if json_output:
+        print_json(report)
+        return
+    table(
+        "Gaps in the next 14 days",
+        ["schedule", "from", "to"],
+        [
+            (entry["schedule_name"], local_time(gap["start"], tz), local_time(gap["end"], tz))
+            for entry in report
+            for gap in entry["gaps"]
+        ]
+        or [("every schedule", "fully covered", "")],
+    )
+
+
 @schedule_app.command("list")
 def schedule_list(json_output: JsonOption = False) -> None:
     """Schedules with their layers."""

@@ -31,6 +31,7 @@ from vigil.schedules.schemas import (
     LayerShifts,
     LoadRow,
     OnCallEntry,
+    ScheduleGaps,
     ShiftRead,
     ShiftsRead,
 )
@@ -283,17 +284,21 @@ def load_report(
     )
 
 
-def gap_report(session: Session, *, now: datetime) -> dict[int, list[ShiftRead]]:
-    """Per schedule id, the gaps in the next 14 days."""
+def gap_report(session: Session, *, now: datetime) -> list[ScheduleGaps]:
+    """Per schedule, the gaps in the next 14 days: what to fix before it pages nobody."""
     horizon = reports.UPCOMING_GAPS_HORIZON
-    schedules = list(session.scalars(sa.select(Schedule).order_by(Schedule.id)))
-    return {
-        item.row.id: [
-            ShiftRead(start=g.start, end=g.end, user_id=None)
-            for g in reports.upcoming_gaps(item.calc, now=now)
-        ]
+    schedules = list(session.scalars(sa.select(Schedule).order_by(Schedule.name)))
+    return [
+        ScheduleGaps(
+            schedule_id=item.row.id,
+            schedule_name=item.row.name,
+            gaps=[
+                ShiftRead(start=g.start, end=g.end, user_id=None, schedule_id=item.row.id)
+                for g in reports.upcoming_gaps(item.calc, now=now)
+            ],
+        )
         for item in load(session, schedules, since=now, until=now + horizon)
-    }
+    ]
 
 
 def render_feed(session: Session, *, feed: CalendarFeed, now: datetime, url: str) -> bytes:

@@ -264,6 +264,14 @@ class OnCallEntry(Model):
     until: datetime | None
 
 
+class ScheduleGaps(Model):
+    schedule_id: int
+    schedule_name: str
+    gaps: list[ShiftRead] = Field(
+        description="Times with nobody on call: pages would reach no one."
+    )
+
+
 class LoadRow(Model):
     user_id: int
     user_name: str
