@@ -25,6 +25,7 @@ from vigil.config import Settings, get_settings
 from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.impact import Thresholds
+from vigil.integrations.writer import IngestWriter
 from vigil.notify.senders import channels_from_settings
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database, is_postgres
@@ -103,6 +104,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.ingest.stop()
             if worker is not None:
                 worker.stop()
 
@@ -118,6 +120,8 @@ def create_app(
     app.state.links = links
     app.state.command = command_settings
     app.state.wake = lambda: None
+    # Inbound alerts are committed in groups by one writer thread (see integrations/writer.py).
+    app.state.ingest = IngestWriter(db, clock, command_settings, on_paging=lambda: app.state.wake())
     install_error_handlers(app)
     for module in (
         health,

@@ -3,6 +3,7 @@ sends its 2xx only after the alerts are committed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,10 @@ from vigil.alerts.events import AlertEvent
 from vigil.errors import NotFound, ValidationFailed, VigilError
 from vigil.integrations.alertmanager import parse_webhook
 from vigil.integrations.generic import parse_generic
-from vigil.integrations.ingest import IngestResult, ingest
+from vigil.integrations.ingest import IngestResult
 from vigil.integrations.pagerduty import parse_alert_event, parse_change_event
 from vigil.integrations.prometheus import parse_postable_alerts
+from vigil.integrations.writer import IngestWriter
 from vigil.services import service as services
 from vigil.storage.db import Database
 
@@ -66,20 +68,11 @@ async def read_json(request: Request) -> tuple[Any, int]:
         raise ValidationFailed(f"body: malformed JSON ({exc.msg})", field="body") from exc
 
 
-def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
-    """One transaction; after it commits, wake the embedded worker if paging started."""
-    with app.state.db.unit_of_work() as session:
-        service = services.service_for_key(session, key=key)
-        result = ingest(
-            session,
-            service=service,
-            events=events,
-            now=app.state.clock.now(),
-            command=app.state.command,
-        )
-    if result.paging_started:
-        app.state.wake()
-    return result
+async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
+    """Hand the events to the group-commit writer; returns once they are committed (the writer
+    wakes the worker when paging started)."""
+    writer: IngestWriter = app.state.ingest
+    return await asyncio.wrap_future(writer.submit(key, events))
 
 
 async def _ingest(
@@ -90,7 +83,7 @@ async def _ingest(
     try:
         body, size = await read_json(request)
         events = parse(body, size)
-        return await run_in_threadpool(_commit_ingest, app, key, events)
+        return await _commit_ingest(app, key, events)
     except ValidationFailed as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
     except (NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
@@ -253,7 +246,7 @@ async def pagerduty_enqueue(request: Request) -> Response:
     try:
         body, size = await read_json(request)
         routing_key, event = parse_alert_event(body, body_size=size, raw_limit=_raw_limit(request))
-        await run_in_threadpool(_commit_ingest, app, routing_key, [event])
+        await _commit_ingest(app, routing_key, [event])
     except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
         return _pd_refusal(exc)
     return JSONResponse(

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -179,8 +179,9 @@ class Engine:
             CYCLE_SECONDS.labels("send").observe(time.monotonic() - started)
 
     def send_due(self) -> int:
-        """Claim due messages (committed), send them outside any transaction, record each result
-        in its own transaction: a worker killed mid-send re-sends at most what was in flight."""
+        """Claim due messages (committed), send them outside any transaction, and record the
+        results of the sends that finished meanwhile in one transaction at a time: a worker
+        killed mid-send re-sends at most what was in flight, under the same idempotency key."""
         total = 0
         while True:
             with self.db.unit_of_work() as session:
@@ -193,28 +194,36 @@ class Engine:
                 )
             if not claimed:
                 return total
-            list(self._pool.map(self._send_one, claimed))
+            pending = {self._pool.submit(self._send_one, c) for c in claimed}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                self._record([f.result() for f in done if f.result() is not None])
             total += len(claimed)
             if len(claimed) < self.config.send_batch:
                 return total
 
-    def _send_one(self, claimed: Claimed) -> None:
+    def _send_one(self, claimed: Claimed) -> tuple[Claimed, SendResult] | None:
         if self.clock.now() + self.config.send_margin >= claimed.claimed_until:
-            return  # the claim could lapse mid-send; the next claim sends it, exactly once
+            return None  # the claim could lapse mid-send; the next claim sends it, exactly once
         try:
             outcome = self.config.channels.send(claimed.destination, claimed.message)
         except Exception as exc:  # an adapter bug must not lose the message: retry it later
             log.exception("channel %s raised", claimed.destination.kind)
             outcome = SendResult.transient(f"{type(exc).__name__}: {exc}")
+        return claimed, outcome
+
+    def _record(self, outcomes: list[tuple[Claimed, SendResult]]) -> None:
+        if not outcomes:
+            return
         with self.db.unit_of_work() as session:
-            status = notify.record_result(
+            statuses = notify.record_results(
                 session,
-                claimed=claimed,
-                result=outcome,
+                outcomes=outcomes,
                 now=self.clock.now(),
                 max_attempts=self.config.max_attempts,
             )
-        SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
+        for status in statuses:
+            SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
 
     def run_forever(self, *, interval: float, stop: threading.Event) -> None:
         """Cycle until `stop` is set; sleep until the next step or message is due (at most

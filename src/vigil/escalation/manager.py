@@ -114,20 +114,18 @@ def _page(escalation: IncidentEscalation) -> tuple[PageContent, str]:
 
 
 def _plan(
-    session: Session,
+    batch: notify.PlanBatch,
     page: PageContent,
     reached: Resolved,
     urgency: str,
     prefix: str,
     level: int | None,
     kind: str,
-    now: datetime,
-    links: LinkConfig,
 ) -> None:
-    """Queue the messages for everyone and every channel a step reached."""
-    common = {"page": page, "key_prefix": prefix, "level": level, "kind": kind, "now": now}
-    notify.plan_pages(session, user_ids=reached.user_ids, urgency=urgency, links=links, **common)
-    notify.plan_channel_posts(session, channel_ids=reached.channel_ids, links=links, **common)
+    """Add the messages for everyone and every channel a step reached to the batch."""
+    batch.pages.append(notify.PagePlan(page, reached.user_ids, urgency, prefix, level, kind))
+    if reached.channel_ids:
+        batch.posts.append(notify.ChannelPosts(page, reached.channel_ids, prefix, level, kind))
 
 
 def run_escalations(session: Session, *, now: datetime, links: LinkConfig) -> int:
@@ -147,9 +145,12 @@ def run_escalations(session: Session, *, now: datetime, links: LinkConfig) -> in
     if not due:
         return 0
     resolver = TargetResolver(session, now)
-    events: list[dict[str, Any]] = []
-    for escalation in due:
-        events.append(fire(session, escalation=escalation, resolver=resolver, now=now, links=links))
+    batch = notify.PlanBatch()
+    events = [
+        fire(session, escalation=escalation, resolver=resolver, now=now, batch=batch)
+        for escalation in due
+    ]
+    batch.write(session, now=now, links=links)
     record_many(session, events)
     session.flush()
     return len(due)
@@ -161,9 +162,10 @@ def fire(
     escalation: IncidentEscalation,
     resolver: TargetResolver,
     now: datetime,
-    links: LinkConfig,
+    batch: notify.PlanBatch,
 ) -> dict[str, Any]:
-    """Fire the escalation's next level and move it on; returns the timeline entry."""
+    """Fire the escalation's next level and move it on; returns the timeline entry. Its messages
+    go into `batch`, which the caller writes (one insert for a whole cycle)."""
     levels = escalation.snapshot["levels"]
     page, urgency = _page(escalation)
     # Low urgency notifies the first level only: it never escalates further or repeats.
@@ -184,7 +186,7 @@ def fire(
     prefix = (
         f"inc{escalation.incident_id}-c{step.cycle}-l{level_index}-t{int(now.timestamp() * 1000)}"
     )
-    _plan(session, page, reached, urgency, prefix, level_index, "page", now, links)
+    _plan(batch, page, reached, urgency, prefix, level_index, "page")
     escalation.next_level = step.next_level
     escalation.cycle = step.next_cycle
     escalation.next_at = step.next_at
@@ -226,7 +228,9 @@ def notify_management(
     prefix = (
         f"inc{escalation.incident_id}-mgmt-{context['severity']}-t{int(now.timestamp() * 1000)}"
     )
-    _plan(session, page, reached, "high", prefix, None, "management", now, links)
+    batch = notify.PlanBatch()
+    _plan(batch, page, reached, "high", prefix, None, "management")
+    batch.write(session, now=now, links=links)
     record_many(
         session,
         [

@@ -176,34 +176,22 @@ def on_opened(
         return
     table = Incident.__table__
     opened = session.execute(
-        sa.select(table.c.id, table.c.service_id, table.c.severity).where(
+        sa.select(table.c.id, table.c.title, table.c.service_id, table.c.severity).where(
             table.c.id.in_(sorted(incident_ids))
         )
     ).all()
+    war_rooms = {row.id: _war_room(config, row.id) for row in opened}  # the id is the number
     if config.war_room_template:
         session.execute(
             table.update()
             .where(table.c.id == sa.bindparam("_id"))
             .values(war_room_url=sa.bindparam("url")),
-            [{"_id": row.id, "url": _war_room(config, row.id)} for row in opened],
+            [{"_id": row.id, "url": war_rooms[row.id]} for row in opened],
         )
     comms.apply_plans(session, incidents=opened, now=now)
-    # One query for the rules, and nothing per incident unless a rule wants it: a batch of new
-    # incidents (an ungrouped Alertmanager message) must not cost a query each.
-    told = comms.severities_with_stakeholders(session, event="declared")
-    for row in opened:
-        if row.severity in told:
-            incident = session.get(Incident, row.id)
-            assert incident is not None
-            comms.notify_stakeholders(
-                session,
-                incident=incident,
-                event="declared",
-                body=f"{incident.severity} opened by an alert: {incident.title}",
-                now=now,
-                config=config,
-            )
-    session.flush()
+    comms.notify_stakeholders_of_opened(
+        session, incidents=opened, war_rooms=war_rooms, now=now, config=config
+    )
 
 
 def change_status(

@@ -58,13 +58,48 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
     )
 
 
-def severities_with_stakeholders(session: Session, *, event: str) -> set[str]:
-    """The severities that have a stakeholder rule for this event."""
-    return {
-        rule.severity
-        for rule in session.scalars(sa.select(StakeholderRule))
-        if event in rule.events
-    }
+def notify_stakeholders_of_opened(
+    session: Session,
+    *,
+    incidents: Sequence[Any],
+    war_rooms: dict[int, str | None],
+    now: datetime,
+    config: CommandConfig,
+) -> None:
+    """`notify_stakeholders` for a batch of incidents alerts just opened, in three statements
+    whatever the batch size. A brand-new incident has no followers yet, so only channels."""
+    channels_by_severity: dict[str, set[int]] = {}
+    for rule in session.scalars(sa.select(StakeholderRule)):
+        if "declared" in rule.events:
+            channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
+    told = [row for row in incidents if row.severity in channels_by_severity]
+    if not told:
+        return
+    service_ids = sorted({row.service_id for row in told if row.service_id is not None})
+    names = dict(
+        session.execute(sa.select(Service.id, Service.name).where(Service.id.in_(service_ids)))
+        .tuples()
+        .all()
+    )
+    stamp = int(now.timestamp() * 1000)
+    posts = [
+        notify.ChannelPosts(
+            PageContent(
+                incident_id=row.id,
+                number=row.id,
+                title=row.title,
+                severity=row.severity,
+                service_name=names.get(row.service_id, "declared"),
+                war_room_url=war_rooms.get(row.id),
+                body=f"{row.severity} opened by an alert: {row.title}",
+                event="incident.declared",
+            ),
+            sorted(channels_by_severity[row.severity]),
+            f"inc{row.id}-declared-t{stamp}",
+        )
+        for row in told
+    ]
+    notify.plan_channel_posts_many(session, posts=posts, now=now, links=config.links)
 
 
 def notify_stakeholders(

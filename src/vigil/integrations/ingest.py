@@ -44,6 +44,10 @@ class _AlertState:
     acknowledged: bool = False
     severity_rose: bool = False
     group_key: str | None = None
+    # Which request of a grouped commit created, touched and resolved it (for its answer).
+    created_by: int = -1
+    touched_by: set[int] = field(default_factory=set)
+    resolved_by: int = -1
 
 
 @dataclass(slots=True)
@@ -66,17 +70,36 @@ def ingest(
     command: CommandConfig,
 ) -> IngestResult:
     """Apply every event of one request for one service; the caller commits."""
-    result = IngestResult(dedup_keys=[event.dedup_key for event in events])
-    if not events:
-        return result
+    return ingest_requests(session, service=service, requests=[events], now=now, command=command)[0]
+
+
+def ingest_requests(
+    session: Session,
+    *,
+    service: Service,
+    requests: list[list[AlertEvent]],
+    now: datetime,
+    command: CommandConfig,
+) -> list[IngestResult]:
+    """Apply several requests' events for one service, in order, as one set-based pass.
+
+    The outcome is that of applying the requests one after another; the group-commit writer uses
+    it so a burst of small requests costs a few statements, not a few per request. Returns one
+    result per request, attributing each alert and incident to the request that caused it.
+    """
+    results = [IngestResult(dedup_keys=[e.dedup_key for e in events]) for events in requests]
+    tagged = [(origin, event) for origin, events in enumerate(requests) for event in events]
+    if not tagged:
+        return results
+    all_events = [event for _origin, event in tagged]
     _lock_service(session, service.id)
-    firing = _load_firing(session, service.id, {e.dedup_key for e in events})
-    stale = _load_resolved_starts(session, service.id, events, firing)
+    firing = _load_firing(session, service.id, {e.dedup_key for e in all_events})
+    stale = _load_resolved_starts(session, service.id, all_events, firing)
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
 
-    for event in events:
+    for origin, event in tagged:
         current = firing.get(event.dedup_key)
         if event.action is Action.TRIGGER:
             severity = map_severity(
@@ -85,7 +108,9 @@ def ingest(
             if current is None:
                 if (event.dedup_key, event.starts_at) in stale:
                     continue
-                current = _AlertState(dedup_key=event.dedup_key, is_new=True, severity=severity)
+                current = _AlertState(
+                    dedup_key=event.dedup_key, is_new=True, severity=severity, created_by=origin
+                )
                 current.group_key = group_key_for(
                     mode=service.grouping_mode,
                     group_by=service.group_by,
@@ -103,6 +128,7 @@ def ingest(
                 firing[event.dedup_key] = current
                 states.append(current)
             current.changed = True
+            current.touched_by.add(origin)
             current.severity_rose = not current.is_new and worst(current.severity, severity) != (
                 current.severity
             )
@@ -124,6 +150,7 @@ def ingest(
         elif event.action is Action.ACKNOWLEDGE:
             current.acknowledged = True
             current.changed = True
+            current.touched_by.add(origin)
             current.values.setdefault("acknowledged_at", now)
             if current.incident_id is not None:
                 acknowledged_incidents.add(current.incident_id)
@@ -131,22 +158,52 @@ def ingest(
             ended = event.ends_at if event.ends_at and event.ends_at <= now else now
             current.resolved = True
             current.changed = True
+            current.resolved_by = origin
+            current.touched_by.add(origin)
             current.values.update(status=AlertStatus.RESOLVED, resolved_at=ended, last_seen_at=now)
             del firing[event.dedup_key]
+            if event.integration_type in _EXPLICIT_RESOLVE_SOURCES:
+                # A later request of this commit re-sending the firing message is a late duplicate.
+                stale.add((event.dedup_key, current.values.get("starts_at")))
 
     new_states = [s for s in states if s.is_new]
-    incidents = _attach_to_incidents(session, service, new_states, now, result)
+    summary = IngestResult(dedup_keys=[])
+    incidents = _attach_to_incidents(session, service, new_states, now, summary)
     for state in new_states:
         if state.acknowledged and state.incident_id is not None:
             acknowledged_incidents.add(state.incident_id)
-    _write_alerts(session, service.id, states, now, result)
+    _write_alerts(session, service.id, states, now, summary)
     _record_alert_events(session, states, incidents, now)
     raised = _raise_incident_severities(session, service, states, incidents, now)
     acked = _acknowledge_incidents(session, acknowledged_incidents, now)
     if service.auto_resolve:
-        _auto_resolve(session, states, now, result)
-    _page(session, result=result, raised=raised, acked=acked, now=now, command=command)
-    return result
+        _auto_resolve(session, states, now, summary)
+    _page(session, result=summary, raised=raised, acked=acked, now=now, command=command)
+    _attribute(results, summary, states)
+    return results
+
+
+def _attribute(
+    results: list[IngestResult], summary: IngestResult, states: list[_AlertState]
+) -> None:
+    """Split the pass's outcome between its requests, as if each had been committed alone."""
+    opened_by: dict[int, int] = {}
+    for state in states:
+        if state.is_new and state.incident_id is not None:
+            opened_by.setdefault(state.incident_id, state.created_by)
+        for origin in state.touched_by:
+            result = results[origin]
+            if state.is_new and origin == state.created_by:
+                result.alerts_created += 1
+            else:
+                result.alerts_updated += 1
+        if state.resolved:
+            results[state.resolved_by].alerts_resolved += 1
+    for incident_id in summary.incidents_opened:
+        results[opened_by.get(incident_id, 0)].incidents_opened.append(incident_id)
+    for result in results:
+        result.incidents_resolved = list(summary.incidents_resolved)
+        result.paging_started = summary.paging_started
 
 
 def _page(
@@ -210,6 +267,7 @@ def _load_firing(session: Session, service_id: int, keys: set[str]) -> dict[str,
                 table.c.severity,
                 table.c.event_count,
                 table.c.acknowledged_at,
+                table.c.starts_at,
             ).where(
                 table.c.service_id == service_id,
                 table.c.status == AlertStatus.FIRING,
@@ -222,7 +280,7 @@ def _load_firing(session: Session, service_id: int, keys: set[str]) -> dict[str,
                 id=row.id,
                 incident_id=row.incident_id,
                 severity=row.severity,
-                values={"event_count": row.event_count},
+                values={"event_count": row.event_count, "starts_at": row.starts_at},
             )
             if row.acknowledged_at is not None:
                 state.values["acknowledged_at"] = row.acknowledged_at

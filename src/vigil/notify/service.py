@@ -9,7 +9,7 @@ import random
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,8 +113,7 @@ def add_contact_method(
             )
         )
     verify_url = f"{links.base_url.rstrip('/')}/docs#/notifications"
-    _queue(
-        session,
+    message = _message(
         key=f"verify-{method.id}",
         kind="verify",
         channel_kind=CHANNEL_OF[method.kind],
@@ -129,7 +128,7 @@ def add_contact_method(
         contact_method_id=method.id,
         now=now,
     )
-    session.flush()
+    _insert_messages(session, [message])
     return method
 
 
@@ -263,8 +262,7 @@ def delete_channel(session: Session, *, channel_id: int) -> None:
 # --- planning -----------------------------------------------------------------------------
 
 
-def _queue(
-    session: Session,
+def _message(
     *,
     key: str,
     kind: str,
@@ -280,25 +278,30 @@ def _queue(
     secret: str | None = None,
     urgency: str | None = None,
     level: int | None = None,
-) -> None:
-    session.add(
-        Notification(
-            idempotency_key=key,
-            incident_id=incident_id,
-            user_id=user_id,
-            contact_method_id=contact_method_id,
-            channel_id=channel_id,
-            kind=kind,
-            channel_kind=channel_kind.value,
-            address=address,
-            secret=secret,
-            urgency=urgency,
-            level=level,
-            content=content,
-            send_at=send_at or now,
-            created_at=now,
-        )
-    )
+) -> dict[str, Any]:
+    """One outbox row; `_insert_messages` writes a planning step's rows in one statement."""
+    return {
+        "idempotency_key": key,
+        "incident_id": incident_id,
+        "user_id": user_id,
+        "contact_method_id": contact_method_id,
+        "channel_id": channel_id,
+        "kind": kind,
+        "channel_kind": channel_kind.value,
+        "address": address,
+        "secret": secret,
+        "urgency": urgency,
+        "level": level,
+        "content": content,
+        "send_at": send_at or now,
+        "created_at": now,
+    }
+
+
+def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write planned messages in the caller's transaction (the outbox): one INSERT for all."""
+    if rows:
+        session.execute(sa.insert(Notification), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,48 +349,88 @@ def plan_pages(
 
     Unverified contact methods are skipped: a method pages only once its owner proved it works.
     """
-    users = sorted(set(user_ids))
-    if not users:
-        return {}
-    rows = session.execute(
-        sa.select(NotificationRule, ContactMethod)
-        .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
-        .where(
-            NotificationRule.user_id.in_(users),
-            NotificationRule.urgency == urgency,
-            ContactMethod.verified_at.is_not(None),
-        )
-        .order_by(NotificationRule.delay_minutes, NotificationRule.id)
-    ).all()
-    planned: dict[int, int] = dict.fromkeys(users, 0)
-    for rule, method in rows:
-        content = page.as_content(
-            action_links(
-                links.base_url,
-                links.secret,
-                incident_id=page.incident_id,
-                user_id=rule.user_id,
-                now=now,
+    plan = PagePlan(page, user_ids, urgency, key_prefix, level, kind)
+    return plan_pages_many(session, plans=[plan], now=now, links=links)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    """Page these users by their notification rules for this urgency."""
+
+    page: PageContent
+    user_ids: Sequence[int]
+    urgency: str
+    key_prefix: str
+    level: int | None
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPosts:
+    """One page to post to some shared channels, under its own idempotency-key prefix."""
+
+    page: PageContent
+    channel_ids: Sequence[int]
+    key_prefix: str
+    level: int | None = None
+    kind: str = "update"
+
+
+def plan_pages_many(
+    session: Session, *, plans: Sequence[PagePlan], now: datetime, links: LinkConfig
+) -> list[dict[int, int]]:
+    """`plan_pages` for many steps at once (an engine cycle firing hundreds of escalations):
+    one query for everyone's rules and one insert, whatever the number of steps."""
+    users = sorted({user for plan in plans for user in plan.user_ids})
+    rules_of: dict[tuple[int, str], list[tuple[NotificationRule, ContactMethod]]] = {}
+    if users:
+        rows = session.execute(
+            sa.select(NotificationRule, ContactMethod)
+            .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
+            .where(
+                NotificationRule.user_id.in_(users),
+                NotificationRule.urgency.in_(sorted({plan.urgency for plan in plans})),
+                ContactMethod.verified_at.is_not(None),
             )
-        )
-        _queue(
-            session,
-            key=f"{key_prefix}-u{rule.user_id}-r{rule.id}",
-            kind=kind,
-            channel_kind=CHANNEL_OF[method.kind],
-            address=method.address,
-            content=content,
-            now=now,
-            send_at=now + timedelta(minutes=rule.delay_minutes),
-            incident_id=page.incident_id,
-            user_id=rule.user_id,
-            contact_method_id=method.id,
-            urgency=urgency,
-            level=level,
-        )
-        planned[rule.user_id] += 1
-    session.flush()
-    return planned
+            .order_by(NotificationRule.delay_minutes, NotificationRule.id)
+        ).all()
+        for rule, method in rows:
+            rules_of.setdefault((rule.user_id, rule.urgency), []).append((rule, method))
+    messages: list[dict[str, Any]] = []
+    counts: list[dict[int, int]] = []
+    for plan in plans:
+        planned: dict[int, int] = dict.fromkeys(sorted(set(plan.user_ids)), 0)
+        counts.append(planned)
+        for user in planned:
+            for rule, method in rules_of.get((user, plan.urgency), []):
+                content = plan.page.as_content(
+                    action_links(
+                        links.base_url,
+                        links.secret,
+                        incident_id=plan.page.incident_id,
+                        user_id=user,
+                        now=now,
+                    )
+                )
+                messages.append(
+                    _message(
+                        key=f"{plan.key_prefix}-u{user}-r{rule.id}",
+                        kind=plan.kind,
+                        channel_kind=CHANNEL_OF[method.kind],
+                        address=method.address,
+                        content=content,
+                        now=now,
+                        send_at=now + timedelta(minutes=rule.delay_minutes),
+                        incident_id=plan.page.incident_id,
+                        user_id=user,
+                        contact_method_id=method.id,
+                        urgency=plan.urgency,
+                        level=plan.level,
+                    )
+                )
+                planned[user] += 1
+    _insert_messages(session, messages)
+    return counts
 
 
 def plan_channel_posts(
@@ -402,30 +445,64 @@ def plan_channel_posts(
     links: LinkConfig,
 ) -> list[ChannelDestination]:
     """Queue one post per shared channel (Slack, Teams, webhook or an email list)."""
-    if not channel_ids:
-        return []
-    channels = list(
-        session.scalars(
-            sa.select(ChannelDestination).where(ChannelDestination.id.in_(sorted(set(channel_ids))))
+    post = ChannelPosts(page, channel_ids, key_prefix, level, kind)
+    return plan_channel_posts_many(session, posts=[post], now=now, links=links)[0]
+
+
+def plan_channel_posts_many(
+    session: Session, *, posts: Sequence[ChannelPosts], now: datetime, links: LinkConfig
+) -> list[list[ChannelDestination]]:
+    """Queue the posts of many pages with one query and one insert (a burst of new incidents
+    must not cost statements per incident); returns each page's channels."""
+    wanted = sorted({channel_id for post in posts for channel_id in post.channel_ids})
+    if not wanted:
+        return [[] for _post in posts]
+    channels = {
+        channel.id: channel
+        for channel in session.scalars(
+            sa.select(ChannelDestination).where(ChannelDestination.id.in_(wanted))
         )
-    )
+    }
     base = links.base_url.rstrip("/")
-    for channel in channels:
-        _queue(
-            session,
-            key=f"{key_prefix}-c{channel.id}",
-            kind=kind,
-            channel_kind=CHANNEL_OF[channel.kind],
-            address=channel.address,
-            secret=channel.secret,
-            content=page.as_content([{"label": "Open", "url": f"{base}/incidents/{page.number}"}]),
-            now=now,
-            incident_id=page.incident_id,
-            channel_id=channel.id,
-            level=level,
+    messages: list[dict[str, Any]] = []
+    posted: list[list[ChannelDestination]] = []
+    for post in posts:
+        targets = [channels[i] for i in sorted(set(post.channel_ids)) if i in channels]
+        posted.append(targets)
+        content = post.page.as_content(
+            [{"label": "Open", "url": f"{base}/incidents/{post.page.number}"}]
         )
-    session.flush()
-    return channels
+        messages += [
+            _message(
+                key=f"{post.key_prefix}-c{channel.id}",
+                kind=post.kind,
+                channel_kind=CHANNEL_OF[channel.kind],
+                address=channel.address,
+                secret=channel.secret,
+                content=content,
+                now=now,
+                incident_id=post.page.incident_id,
+                channel_id=channel.id,
+                level=post.level,
+            )
+            for channel in targets
+        ]
+    _insert_messages(session, messages)
+    return posted
+
+
+@dataclass
+class PlanBatch:
+    """Pages and channel posts collected from many steps, written together by `write`."""
+
+    pages: list[PagePlan] = field(default_factory=list)
+    posts: list[ChannelPosts] = field(default_factory=list)
+
+    def write(self, session: Session, *, now: datetime, links: LinkConfig) -> None:
+        plan_pages_many(session, plans=self.pages, now=now, links=links)
+        plan_channel_posts_many(session, posts=self.posts, now=now, links=links)
+        self.pages.clear()
+        self.posts.clear()
 
 
 def cancel_pending(
@@ -546,22 +623,45 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return base * jitter
 
 
-def record_result(
+def record_results(
     session: Session,
     *,
-    claimed: Claimed,
-    result: SendResult,
+    outcomes: Sequence[tuple[Claimed, SendResult]],
     now: datetime,
     max_attempts: int,
-) -> str:
-    """Store what the provider said; retry transient failures, then give up and say so on the
-    incident's timeline. Returns the message's new status."""
-    row = session.get(Notification, claimed.id)
-    if row is None or row.status != MessageStatus.PENDING:
-        return row.status if row else MessageStatus.CANCELLED
-    if row.claimed_by != claimed.holder:
-        # Our claim lapsed and another worker took the message over: its result counts.
-        return row.status
+) -> list[str]:
+    """Store what each provider said; retry transient failures, then give up and say so on the
+    incident's timeline. Returns each message's new status. The sender records every send that
+    finished meanwhile in one call, so a burst of pages is not a transaction per page."""
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            sa.select(Notification).where(
+                Notification.id.in_(sorted({claimed.id for claimed, _ in outcomes}))
+            )
+        )
+    }
+    statuses: list[str] = []
+    finished: list[Notification] = []
+    for claimed, result in outcomes:
+        row = rows.get(claimed.id)
+        if row is None or row.status != MessageStatus.PENDING:
+            statuses.append(row.status if row else MessageStatus.CANCELLED)
+            continue
+        if row.claimed_by != claimed.holder:
+            # Our claim lapsed and another worker took the message over: its result counts.
+            statuses.append(row.status)
+            continue
+        _apply_result(row, result, now, max_attempts)
+        statuses.append(row.status)
+        if row.incident_id is not None and row.status != MessageStatus.PENDING:
+            finished.append(row)
+    _record_attempts(session, finished, now)
+    session.flush()
+    return statuses
+
+
+def _apply_result(row: Notification, result: SendResult, now: datetime, max_attempts: int) -> None:
     row.attempts += 1
     row.claimed_until = None
     row.claimed_by = None
@@ -579,29 +679,56 @@ def record_result(
     else:
         row.status = MessageStatus.FAILED
         row.last_error = (result.error or "failed")[:2000]
-    if row.incident_id is not None and row.status != MessageStatus.PENDING:
-        _record_attempt(session, row, now)
-    session.flush()
-    return row.status
 
 
-def _record_attempt(session: Session, row: Notification, now: datetime) -> None:
-    who = _recipient(session, row)
-    how = {
-        "email": "email",
-        "sms": "SMS",
-        "voice": "voice call",
-        "slack": "Slack",
-        "teams": "Teams",
-        "webhook": "webhook",
-    }.get(row.channel_kind, row.channel_kind)
-    if row.status == MessageStatus.SENT:
-        kind, message = EventKind.NOTIFIED, f"Notified {who} by {how}"
-    else:
-        kind, message = EventKind.NOTIFY_FAILED, f"Could not reach {who} by {how}: {row.last_error}"
-    record_many(
-        session,
-        [
+_HOW = {
+    "email": "email",
+    "sms": "SMS",
+    "voice": "voice call",
+    "slack": "Slack",
+    "teams": "Teams",
+    "webhook": "webhook",
+}
+
+
+def _record_attempts(session: Session, rows: list[Notification], now: datetime) -> None:
+    """Put each delivered or failed message on its incident's timeline, in one insert."""
+    if not rows:
+        return
+    user_ids = sorted({row.user_id for row in rows if row.user_id is not None})
+    channel_ids = sorted({row.channel_id for row in rows if row.channel_id is not None})
+    users = (
+        dict(
+            session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids)))
+            .tuples()
+            .all()
+        )
+        if user_ids
+        else {}
+    )
+    channels = (
+        dict(
+            session.execute(
+                sa.select(ChannelDestination.id, ChannelDestination.name).where(
+                    ChannelDestination.id.in_(channel_ids)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        if channel_ids
+        else {}
+    )
+    events = []
+    for row in rows:
+        who = users.get(row.user_id or 0) or channels.get(row.channel_id or 0) or row.address
+        how = _HOW.get(row.channel_kind, row.channel_kind)
+        if row.status == MessageStatus.SENT:
+            kind, message = EventKind.NOTIFIED, f"Notified {who} by {how}"
+        else:
+            kind = EventKind.NOTIFY_FAILED
+            message = f"Could not reach {who} by {how}: {row.last_error}"
+        events.append(
             {
                 "incident_id": row.incident_id,
                 "kind": kind,
@@ -617,17 +744,5 @@ def _record_attempt(session: Session, row: Notification, now: datetime) -> None:
                     "status": row.status,
                 },
             }
-        ],
-    )
-
-
-def _recipient(session: Session, row: Notification) -> str:
-    if row.user_id is not None:
-        user = session.get(User, row.user_id)
-        if user is not None:
-            return user.name
-    if row.channel_id is not None:
-        channel = session.get(ChannelDestination, row.channel_id)
-        if channel is not None:
-            return channel.name
-    return row.address
+        )
+    record_many(session, events)
