@@ -15,9 +15,13 @@ prometheus-alertmanager is installed, the same alerts are posted to an Alertmana
 the two latencies is printed.
 
 Escalation lateness: N open, unacknowledged incidents (10,000 by default, posted to the generic
-integration in batches of 500) on a policy whose level 1 pages nobody and waits one minute, and
-whose level 2 pages the receiver; lateness is each level-2 page's arrival minus its due time
-(the escalation's `next_at`, read from the database once level 1 has fired everywhere).
+integration) on a policy whose level 1 pages nobody and waits one minute, and whose level 2 pages
+the receiver; lateness is each level-2 page's arrival minus its due time (the escalation's
+`next_at`, read from the database once level 1 has fired everywhere). By default the incidents
+are opened evenly over 60 s, so their level-2 steps fall due evenly over a minute: the steady
+state of 10,000 open incidents on a policy that escalates every minute (167 steps/s).
+`--lateness-open-seconds 0` opens them as fast as the server takes them (batches of 500), so
+every step falls due within a few seconds: a burst, which measures paging throughput instead.
 
     .venv/bin/python bench/paging.py --database both            # the full run (about 10 minutes)
     .venv/bin/python bench/paging.py --quick                     # smoke run, under 90 s
@@ -62,6 +66,7 @@ TARGET_P99_MS = 250.0
 TARGET_LATENESS_P99_MS = 1000.0
 MAX_CONNECTIONS = 256  # open loop, but bounded: a stalled server queues at most this many
 LATENESS_BATCH = 500
+LATENESS_PACED_BATCH = 20
 
 # ---------------------------------------------------------------------------------------------
 # Statistics
@@ -943,9 +948,14 @@ def measure_alertmanager_rate(
 
 
 def measure_lateness(
-    vigil: Vigil, receiver: Receiver, incidents: int, worker_interval: float
+    vigil: Vigil,
+    receiver: Receiver,
+    incidents: int,
+    worker_interval: float,
+    open_seconds: float = 60.0,
 ) -> LatenessResult:
-    """Open `incidents` incidents, wait until level 1 fired on all of them, then time level 2."""
+    """Open `incidents` incidents evenly over `open_seconds` (0: as fast as possible), wait until
+    level 1 fired on all of them, then time level 2."""
     from vigil.escalation.models import EscalationState, IncidentEscalation
     from vigil.incidents.models import Incident
     from vigil.notify.models import Notification
@@ -954,7 +964,12 @@ def measure_lateness(
     run = uuid.uuid4().hex[:8]
     load = os.getloadavg()[0]
     started = time.monotonic()
-    for first in range(0, incidents, LATENESS_BATCH):
+    batch = LATENESS_BATCH if open_seconds <= 0 else LATENESS_PACED_BATCH
+    for first in range(0, incidents, batch):
+        if open_seconds > 0:  # pace: this batch is due at its share of the opening window
+            lag = started + open_seconds * first / incidents - time.monotonic()
+            if lag > 0:
+                time.sleep(lag)
         events = [
             {
                 "summary": f"late {run} {n}",
@@ -962,7 +977,7 @@ def measure_lateness(
                 "source": f"host-{n}",
                 "dedup_key": f"late-{run}-{n}",
             }
-            for n in range(first, min(first + LATENESS_BATCH, incidents))
+            for n in range(first, min(first + batch, incidents))
         ]
         response = vigil.api.post(f"/integrations/generic/{vigil.keys['generic']}", json=events)
         if response.status_code != 202:
@@ -1144,6 +1159,7 @@ class Options:
     workers: list[int]
     duration: float
     lateness_incidents: int
+    lateness_open_seconds: float
     worker_interval: float | None
     only: str  # "" | "rates" | "lateness"
     alertmanager: bool
@@ -1226,7 +1242,13 @@ def run(options: Options, workdir: Path) -> tuple[list[RateResult], list[Latenes
                 )
                 try:
                     vigil.start(two_levels=True)
-                    late = measure_lateness(vigil, receiver, options.lateness_incidents, interval)
+                    late = measure_lateness(
+                        vigil,
+                        receiver,
+                        options.lateness_incidents,
+                        interval,
+                        options.lateness_open_seconds,
+                    )
                     print(format_lateness(late), flush=True)
                     lateness.append(late)
                 except Exception:
@@ -1257,6 +1279,12 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         type=int,
         default=10_000,
         help="open incidents for the lateness measurement (0 skips it)",
+    )
+    parser.add_argument(
+        "--lateness-open-seconds",
+        type=float,
+        default=60.0,
+        help="open them evenly over this many seconds (0: a burst, as fast as possible)",
     )
     parser.add_argument(
         "--worker-interval",
@@ -1294,6 +1322,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         workers=sorted({int(w) for w in args.workers.split(",") if w}),
         duration=2.0 if args.quick and args.duration == 10.0 else args.duration,
         lateness_incidents=0 if args.quick and args.only != "lateness" else args.lateness_incidents,
+        lateness_open_seconds=args.lateness_open_seconds,
         worker_interval=args.worker_interval,
         only=args.only,
         alertmanager=not args.no_alertmanager,

@@ -45,6 +45,7 @@ MODULE_ERRORS = Counter("vigil_engine_module_errors_total", "Engine module failu
 SENT = Counter("vigil_notifications_total", "Notification attempts by result", ["result"])
 KEEP_MESSAGES = timedelta(days=90)
 HOUSEKEEPING = timedelta(seconds=5)
+EXPIRY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,8 @@ def cleanup(session: Session, *, now: datetime) -> int:
 def default_modules(config: EngineConfig) -> list[Module]:
     """The leased modules in the order they run each cycle (sending runs after escalation)."""
     return [
-        Module("expire_alerts", lambda s, now: expire_alerts(s, now=now)),
+        # Expiry is a once-a-second matter; a wake-up for a new page need not pay for it.
+        Module("expire_alerts", lambda s, now: expire_alerts(s, now=now), every=EXPIRY),
         Module(
             "update_reminders",
             lambda s, now: remind_overdue_updates(s, now=now, config=config.command),
@@ -126,21 +128,28 @@ class Engine:
         self.modules = modules if modules is not None else default_modules(config)
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
+        self._send_wake = threading.Event()
         self._last_run: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
     def wake(self) -> None:
         """Run the next cycle now instead of at the end of the interval (new work arrived)."""
         self._wake.set()
+        self._send_wake.set()
 
-    def run_cycle(self) -> CycleResult:
-        """Run every module once; one module's failure never stops the others."""
+    def run_cycle(self, *, send: bool = True) -> CycleResult:
+        """Run every module once; one module's failure never stops the others. With `send`, the
+        sender runs right after escalation (tests and one-shot runs); `run_forever` instead
+        sends on a thread of its own, so a burst of sends never holds back the next step."""
         result = CycleResult()
         for module in self.modules:
             self._run_module(module, result)
             if module.name == "escalation":
-                self._run_sender(result)
-        if not any(m.name == "escalation" for m in self.modules):
+                if send:
+                    self._run_sender(result)
+                elif result.ran.get("escalation"):
+                    self._send_wake.set()
+        if send and not any(m.name == "escalation" for m in self.modules):
             self._run_sender(result)
         return result
 
@@ -226,34 +235,34 @@ class Engine:
             SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
 
     def run_forever(self, *, interval: float, stop: threading.Event) -> None:
-        """Cycle until `stop` is set; sleep until the next step or message is due (at most
-        `interval`), and let `wake()` start the next cycle at once."""
-        while not stop.is_set():
-            self._wake.clear()
-            self.run_cycle()
-            self._wake.wait(self._seconds_until_due(interval))
+        """Cycle until `stop` is set, with the sender on its own thread. Each sleeps until its
+        next step or message is due (at most `interval`); `wake()` starts both at once."""
+        sender = threading.Thread(
+            target=self._send_forever, args=(interval, stop), name="vigil-sender", daemon=True
+        )
+        sender.start()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                self.run_cycle(send=False)
+                self._wake.wait(self._seconds_until(_NEXT_STEP, interval))
+        finally:
+            self._send_wake.set()
+            sender.join(timeout=30)
 
-    def _seconds_until_due(self, interval: float) -> float:
-        """How long nothing is due: the earliest escalation step or message, capped."""
+    def _send_forever(self, interval: float, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._send_wake.clear()
+            self._run_sender(CycleResult())
+            self._send_wake.wait(self._seconds_until(_NEXT_MESSAGE, interval))
+
+    def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
+        """How long nothing is due (the earliest escalation step, or message), capped."""
         try:
             with self.db.read_session() as session:
-                due = [
-                    session.scalar(
-                        sa.select(sa.func.min(IncidentEscalation.next_at)).where(
-                            IncidentEscalation.state.in_(
-                                [EscalationState.ACTIVE, EscalationState.WAITING]
-                            )
-                        )
-                    ),
-                    session.scalar(
-                        sa.select(sa.func.min(Notification.send_at)).where(
-                            Notification.status == MessageStatus.PENDING
-                        )
-                    ),
-                ]
+                soonest = session.scalar(query)
         except Exception:  # the database is away: poll at the normal pace
             return interval
-        soonest = min((d for d in due if d is not None), default=None)
         if soonest is None:
             return interval
         wait = (ensure_utc(soonest) - self.clock.now()).total_seconds()
@@ -272,6 +281,20 @@ class Engine:
         self._pool.shutdown(wait=True)
         self.release_leases()
         self.config.channels.close()
+
+
+_NEXT_STEP = sa.select(sa.func.min(IncidentEscalation.next_at)).where(
+    IncidentEscalation.state.in_([EscalationState.ACTIVE, EscalationState.WAITING])
+)
+# A message in flight elsewhere is due again only when its claim lapses.
+_NEXT_MESSAGE = sa.select(
+    sa.func.min(
+        sa.case(
+            (Notification.claimed_until > Notification.send_at, Notification.claimed_until),
+            else_=Notification.send_at,
+        )
+    )
+).where(Notification.status == MessageStatus.PENDING)
 
 
 class Listener:

@@ -77,6 +77,43 @@ def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+class FairLock:
+    """A re-entrant lock granted in arrival order.
+
+    `threading.RLock` lets the thread that just released it take it straight back, so a busy
+    ingest writer could starve the engine's short transactions (pages waited hundreds of ms for
+    their send to be recorded). Tickets make every writer wait its turn.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._next_ticket = 0
+        self._serving = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while self._owner is not None or ticket != self._serving:
+                self._cond.wait()
+            self._owner = me
+            self._depth = 1
+            self._serving += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
 class Database:
     """One engine plus the two kinds of session Vigil uses: reads, and writes.
 
@@ -88,8 +125,8 @@ class Database:
         self.engine = engine
         # One connection shared by threads (tests) must be used by one thread at a time, too.
         serialise = engine.dialect.name == "sqlite" or bind is not None
-        self._write_lock: threading.RLock | contextlib.nullcontext[None] = (
-            threading.RLock() if serialise else contextlib.nullcontext()
+        self._write_lock: FairLock | contextlib.nullcontext[None] = (
+            FairLock() if serialise else contextlib.nullcontext()
         )
         if bind is not None:
             self._read = sessionmaker(
