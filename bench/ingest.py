@@ -280,6 +280,20 @@ def free_port() -> int:
         return port
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (`vigil serve` runs its worker as a child process)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process (all its threads) so far, from /proc/<pid>/stat."""
     if pid is None:
@@ -645,7 +659,8 @@ def measure(
     if scenario.repeat:
         prime(base_url, template, 100 if scenario.fmt != "pagerduty" else 1)
     load = load_average()
-    cpu_before = cpu_seconds(pid)
+    tree = process_tree(pid) if pid else []
+    cpu_before = sum(cpu_seconds(p) for p in tree)
     with rss_sampler(pid) as samples:
         raw = run_wrk(
             base_url=base_url,
@@ -660,7 +675,7 @@ def measure(
     result = to_result(target, scenario, raw, samples, rate)
     alerts = result.requests * scenario.batch
     if alerts:
-        used = cpu_seconds(pid) - cpu_before
+        used = sum(cpu_seconds(p) for p in tree) - cpu_before
         result.server_cpu_us_per_alert = round(used * 1e6 / alerts, 1)
     result.load_before = load
     print(format_row(result), flush=True)

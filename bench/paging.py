@@ -460,6 +460,20 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (`vigil serve` runs its worker as a child process)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of a process so far, from /proc/<pid>/stat."""
     if pid is None:
@@ -520,7 +534,9 @@ class Vigil:
         return f"{self.database}, {self.workers} worker{'s' if self.workers > 1 else ''}"
 
     def pids(self) -> list[int]:
-        return [p.pid for p in [self.serve, *self.worker_procs] if p is not None]
+        """Every Vigil process, with `vigil serve`'s worker child."""
+        roots = [p.pid for p in [self.serve, *self.worker_procs] if p is not None]
+        return [pid for root in roots for pid in process_tree(root)]
 
     def _admin(self, statement: str) -> None:
         admin = sa.create_engine(self.pg_admin_url, isolation_level="AUTOCOMMIT")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     worker_interval_seconds: float = Field(default=1.0, gt=0)
+    # `vigil serve`'s embedded worker: a child process (a core of its own) or a thread.
+    embedded_worker: Literal["process", "thread"] = "process"
     raw_payload_limit_bytes: int = Field(default=16_384, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)

@@ -22,7 +22,7 @@ from vigil.api import (
 from vigil.api.errors import install_error_handlers
 from vigil.clock import Clock, SystemClock
 from vigil.config import Settings, get_settings
-from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig
+from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig, WorkerProcess
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.impact import Thresholds
 from vigil.integrations.writer import IngestWriter
@@ -81,7 +81,11 @@ def create_app(
     db: Database | None = None,
     clock: Clock | None = None,
     embedded_worker: bool = False,
+    worker_process: list[str] | None = None,
 ) -> FastAPI:
+    """The app; with `embedded_worker` the engine runs beside it, on a thread, or, when
+    `worker_process` gives the command line of a `vigil worker --wake-from-stdin`, in a child
+    process of its own (what `vigil serve` does)."""
     settings = settings or get_settings()
     db = db or Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
@@ -91,8 +95,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = None
-        if embedded_worker:
+        worker: EmbeddedWorker | WorkerProcess | None = None
+        if embedded_worker and worker_process:
+            worker = WorkerProcess(worker_process)
+            app.state.wake = worker.wake
+            worker.start()
+        elif embedded_worker:
             engine = build_engine(settings, db, clock, command_settings)
             worker = EmbeddedWorker(
                 engine,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -20,12 +21,15 @@ from vigil.cli.demo import has_data, seed
 from vigil.cli.output import console, print_json, table
 from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
+from vigil.engine import runner
 from vigil.engine.runner import Listener
 from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
 from vigil.storage import migrate
 from vigil.storage.db import Database, is_postgres
 from vigil.web import set_password
+
+KEEP_ALIVE_SECONDS = 100
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -56,7 +60,10 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     db = _database(settings)
-    app = create_app(settings, db=db, embedded_worker=not no_worker)
+    child = None
+    if settings.embedded_worker == "process":
+        child = [sys.executable, "-m", "vigil", "worker", "--wake-from-stdin"]
+    app = create_app(settings, db=db, embedded_worker=not no_worker, worker_process=child)
     uvicorn.run(
         app,
         host=host or settings.host,
@@ -65,6 +72,9 @@ def serve(
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
         access_log=False,
+        # Longer than senders keep idle connections (Go's default is 90 s), so a sender never
+        # reuses a connection the server is closing at that moment (a failed POST otherwise).
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         timeout_graceful_shutdown=5,
     )
 
@@ -73,6 +83,14 @@ def worker(
     interval: Annotated[
         float | None, typer.Option(help="Seconds between cycles (VIGIL_WORKER_INTERVAL_SECONDS).")
     ] = None,
+    wake_from_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--wake-from-stdin",
+            help="Run as `vigil serve`'s embedded worker: wake on input, stop at its end.",
+            hidden=True,
+        ),
+    ] = False,
 ) -> None:
     """Run the engine alone; run as many as you like on PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -85,7 +103,10 @@ def worker(
     if listener:
         listener.start()
     stop = threading.Event()
-    console.print(f"vigil worker {engine.holder} running; Ctrl-C stops it")
+    if wake_from_stdin:
+        runner.wake_from_stdin(engine, stop)
+    else:
+        console.print(f"vigil worker {engine.holder} running; Ctrl-C stops it")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (stop.set(), engine.wake()))
     engine.run_forever(interval=interval or settings.worker_interval_seconds, stop=stop)

@@ -10,9 +10,11 @@ workers send in parallel. On SQLite a second worker finds every lease taken and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -353,3 +355,90 @@ class EmbeddedWorker:
             self._listener.stop()
         self._thread.join(timeout=10)
         self.engine.close()
+
+
+class WorkerProcess:
+    """The engine in a child process of `vigil serve`, woken through a pipe.
+
+    One Python process runs one thread at a time: at 100 new alerts a second the HTTP server,
+    the ingest writer and the engine together needed a whole core, and every page waited its turn
+    for the interpreter. A child process gives the engine a core of its own. It is still "the
+    embedded worker": `vigil serve` starts it, restarts it if it dies, and stops it on the way
+    out. Each byte written to its stdin wakes it at once (`vigil worker --wake-from-stdin`); end
+    of input, which also happens when `vigil serve` is killed, stops it.
+    """
+
+    RESTART_DELAY = 1.0
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._monitor = threading.Thread(target=self._supervise, name="vigil-worker-process")
+
+    def start(self) -> None:
+        self._spawn()
+        self._monitor.daemon = True
+        self._monitor.start()
+
+    def _spawn(self) -> None:
+        # Its own session: Ctrl-C in the terminal reaches `vigil serve`, which then stops it.
+        process = subprocess.Popen(self.argv, stdin=subprocess.PIPE, start_new_session=True)
+        assert process.stdin is not None
+        os.set_blocking(process.stdin.fileno(), False)
+        self._process = process
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("the worker process exited with %s; starting a new one", code)
+            self._stopping.wait(self.RESTART_DELAY)
+            if not self._stopping.is_set():
+                self._spawn()
+
+    def wake(self) -> None:
+        """Ask for a cycle now; a full pipe already holds a wake-up, so nothing is lost."""
+        process = self._process
+        if process is None or process.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):  # full pipe, or the child is gone
+            os.write(process.stdin.fileno(), b"w")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wake_from_stdin(engine: Engine, stop: threading.Event) -> threading.Thread:
+    """The child's end of `WorkerProcess`: wake on every byte, stop at end of input."""
+
+    def read() -> None:
+        stream = os.fdopen(0, "rb", buffering=0, closefd=False)
+        while True:
+            try:
+                data = stream.read(4096)
+            except OSError:
+                data = b""
+            if not data:
+                stop.set()
+                engine.wake()
+                return
+            engine.wake()
+
+    thread = threading.Thread(target=read, name="vigil-wake-pipe", daemon=True)
+    thread.start()
+    return thread

@@ -186,7 +186,7 @@ def start(
                 "last_fired_at": None,
             }
         )
-    session.execute(sa.insert(IncidentEscalation), rows)
+    session.execute(sa.insert(IncidentEscalation.__table__), rows)
     wake_workers(session)
 
 

@@ -385,7 +385,7 @@ def apply_plans(session: Session, *, incidents: Sequence[Any], now: datetime) ->
                 for item in checklist
             ]
     if rows:
-        session.execute(sa.insert(Task), rows)
+        session.execute(sa.insert(Task.__table__), rows)
 
 
 def add_task(

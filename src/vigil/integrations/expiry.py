@@ -49,7 +49,7 @@ def expire_alerts(session: Session, *, now: datetime) -> int:
         if row.incident_id is not None
     ]
     if events:
-        session.execute(sa.insert(IncidentEvent), events)
+        session.execute(sa.insert(IncidentEvent.__table__), events)
     incident_ids = sorted({row.incident_id for row in expired if row.incident_id is not None})
     auto = set(
         session.scalars(

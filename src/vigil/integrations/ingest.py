@@ -240,9 +240,13 @@ def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any
     sorting the returned ids gives the same answer from a single batched statement.
     """
     if is_postgres(session):
-        statement = sa.insert(model).returning(model.id, sort_by_parameter_order=True)
+        statement = sa.insert(model.__table__).returning(
+            model.__table__.c.id, sort_by_parameter_order=True
+        )
         return list(session.execute(statement, rows).scalars())
-    return sorted(session.execute(sa.insert(model).returning(model.id), rows).scalars())
+    return sorted(
+        session.execute(sa.insert(model.__table__).returning(model.__table__.c.id), rows).scalars()
+    )
 
 
 def _lock_service(session: Session, service_id: int) -> None:
@@ -525,7 +529,7 @@ def _record_alert_events(
             message = f"Alert resolved: {summary or state.dedup_key}"
             rows.append(_event(state.incident_id, EventKind.ALERT_RESOLVED, now, message, data))
     if rows:
-        session.execute(sa.insert(IncidentEvent), rows)
+        session.execute(sa.insert(IncidentEvent.__table__), rows)
 
 
 def _refired_keys(
@@ -640,7 +644,7 @@ def _raise_incident_severities(
             updates,
         )
     if events:
-        session.execute(sa.insert(IncidentEvent), events)
+        session.execute(sa.insert(IncidentEvent.__table__), events)
     return raised
 
 
@@ -664,7 +668,7 @@ def _acknowledge_incidents(session: Session, incident_ids: set[int], now: dateti
         for incident_id in acked
     ]
     if rows:
-        session.execute(sa.insert(IncidentEvent), rows)
+        session.execute(sa.insert(IncidentEvent.__table__), rows)
     return list(acked)
 
 
@@ -704,7 +708,7 @@ def resolve_incidents_without_firing_alerts(
         )
     if resolved:
         session.execute(
-            sa.insert(IncidentEvent),
+            sa.insert(IncidentEvent.__table__),
             [
                 _event(i, EventKind.RESOLVED, now, "Resolved: every alert has resolved", {})
                 for i in resolved

@@ -301,7 +301,8 @@ def _message(
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write planned messages in the caller's transaction (the outbox): one INSERT for all."""
     if rows:
-        session.execute(sa.insert(Notification), rows)
+        session.flush()  # rows they refer to may still be pending in the session
+        session.execute(sa.insert(Notification.__table__), rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +73,16 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _lock_file(engine: sa.Engine) -> str | None:
+    """The file whose lock serialises writers of one SQLite database across processes."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return f"{database}-writer.lock"
+
+
 def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
     if isinstance(bind, Session):
         return bind.get_bind().dialect.name == "postgresql"
@@ -78,14 +90,20 @@ def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
 
 
 class FairLock:
-    """A re-entrant lock granted in arrival order.
+    """A re-entrant lock granted in arrival order, optionally held across processes too.
 
     `threading.RLock` lets the thread that just released it take it straight back, so a busy
     ingest writer could starve the engine's short transactions (pages waited hundreds of ms for
     their send to be recorded). Tickets make every writer wait its turn.
+
+    With `path`, the outermost holder also takes an exclusive `flock` on that file: SQLite's own
+    busy handler polls with sleeps of up to 100 ms, so `vigil serve` and its worker process
+    contending for the write lock saw one-second stalls; the kernel wakes a `flock` waiter the
+    moment the holder lets go.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path else None
         self._cond = threading.Condition(threading.Lock())
         self._owner: int | None = None
         self._depth = 0
@@ -105,11 +123,15 @@ class FairLock:
             self._owner = me
             self._depth = 1
             self._serving += 1
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *_exc: object) -> None:
         with self._cond:
             self._depth -= 1
             if self._depth == 0:
+                if self._fd is not None:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
                 self._owner = None
                 self._cond.notify_all()
 
@@ -126,7 +148,9 @@ class Database:
         # One connection shared by threads (tests) must be used by one thread at a time, too.
         serialise = engine.dialect.name == "sqlite" or bind is not None
         self._write_lock: FairLock | contextlib.nullcontext[None] = (
-            FairLock() if serialise else contextlib.nullcontext()
+            FairLock(_lock_file(engine) if bind is None else None)
+            if serialise
+            else contextlib.nullcontext()
         )
         if bind is not None:
             self._read = sessionmaker(

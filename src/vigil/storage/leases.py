@@ -26,13 +26,14 @@ def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now
     win: the row version moves on every change.
     """
     expires_at = now + ttl
+    table = Lease.__table__  # Core: leases are never loaded as objects, so skip the ORM's sync
     updated = session.execute(
-        sa.update(Lease)
+        table.update()
         .where(
-            Lease.name == name,
-            sa.or_(Lease.holder == holder, Lease.expires_at <= now),
+            table.c.name == name,
+            sa.or_(table.c.holder == holder, table.c.expires_at <= now),
         )
-        .values(holder=holder, expires_at=expires_at, version=Lease.version + 1)
+        .values(holder=holder, expires_at=expires_at, version=table.c.version + 1)
     ).rowcount
     if updated:
         return True

@@ -40,4 +40,5 @@ def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     data)."""
     batch = list(rows)
     if batch:
-        session.execute(sa.insert(IncidentEvent), batch)
+        session.flush()  # entries added one by one earlier keep their place in the order
+        session.execute(sa.insert(IncidentEvent.__table__), batch)

@@ -1,0 +1,79 @@
+"""`vigil serve` runs its embedded worker as a child process: it gets a core of its own, comes
+back if it dies, and never outlives the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.live.harness import DatabaseFactory, LiveProcess, Processes, Runner, poll
+from tests.live.test_alert_expiry import (
+    assert_resolved_by_expiry,
+    send_short_lived_alert,
+    wait_until_expired,
+)
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(child) for child in task.read_text().split()]
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def worker_child(server: LiveProcess) -> int:
+    found = poll(lambda: children(server.process.pid) or None, within=20, what="the worker child")
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_killed_worker_process_is_replaced_and_paging_goes_on(
+    databases: DatabaseFactory, processes: Processes, in_process: Runner
+) -> None:
+    deployment = databases.deploy(in_process)
+    server = processes.spawn_server(deployment)
+    processes.wait_ready(server)
+    first = worker_child(server)
+
+    os.kill(first, signal.SIGKILL)
+
+    replacement = poll(
+        lambda: next((c for c in children(server.process.pid) if c != first), None),
+        within=20,
+        what="a new worker process",
+    )
+    assert alive(replacement)
+    alertname = send_short_lived_alert(server.url, deployment.keys["checkout-api"]["prometheus"])
+    with httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {deployment.token}"}
+    ) as api:
+        assert_resolved_by_expiry(wait_until_expired(api, alertname, server))
+
+
+def test_the_worker_process_ends_with_the_server_even_when_the_server_is_killed(
+    databases: DatabaseFactory, processes: Processes, in_process: Runner
+) -> None:
+    deployment = databases.deploy(in_process)
+    stopped = processes.spawn_server(deployment)
+    killed = processes.spawn_server(deployment)
+    processes.wait_ready(stopped)
+    processes.wait_ready(killed)
+    gentle, abrupt = worker_child(stopped), worker_child(killed)
+
+    stopped.stop()
+    killed.process.kill()
+    killed.process.wait(timeout=10)
+
+    poll(lambda: not alive(gentle) or None, within=20, what="the worker of a stopped server to end")
+    poll(lambda: not alive(abrupt) or None, within=20, what="the worker of a killed server to end")
