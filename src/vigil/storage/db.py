@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Execution option that makes a SQLite transaction take the write lock at BEGIN. Deferred
 # transactions that later write can fail at once with "database is locked" instead of waiting.
 SQLITE_IMMEDIATE = "vigil_sqlite_immediate"
+log = logging.getLogger("vigil.storage")
 PG_LOCK_TIMEOUT_MS = 10_000
 
 
@@ -63,6 +65,9 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run on a thread of their own (`Checkpointer`), not inside a commit that
+        # holds the write lock: an automatic one stalled every writer for tens of ms.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
@@ -136,6 +141,36 @@ class FairLock:
                 self._cond.notify_all()
 
 
+class Checkpointer:
+    """Copies SQLite's write-ahead log into the database file every second, off the commit path.
+
+    PASSIVE never waits for readers or writers, so paging never waits for it. SQLite itself
+    checkpoints when the last connection closes, which covers short-lived commands.
+    """
+
+    EVERY_SECONDS = 1.0
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vigil-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.EVERY_SECONDS):
+            try:
+                raw = self.engine.raw_connection()
+                try:
+                    raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    raw.close()
+            except Exception:  # a missed checkpoint only lets the log grow until the next one
+                log.warning("WAL checkpoint failed", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class Database:
     """One engine plus the two kinds of session Vigil uses: reads, and writes.
 
@@ -147,10 +182,10 @@ class Database:
         self.engine = engine
         # One connection shared by threads (tests) must be used by one thread at a time, too.
         serialise = engine.dialect.name == "sqlite" or bind is not None
+        self._lock_path = _lock_file(engine) if bind is None else None
+        self._checkpointer: Checkpointer | None = None
         self._write_lock: FairLock | contextlib.nullcontext[None] = (
-            FairLock(_lock_file(engine) if bind is None else None)
-            if serialise
-            else contextlib.nullcontext()
+            FairLock(self._lock_path) if serialise else contextlib.nullcontext()
         )
         if bind is not None:
             self._read = sessionmaker(
@@ -180,6 +215,8 @@ class Database:
         On SQLite, writers of this process queue on a lock before BEGIN IMMEDIATE instead of
         sleeping in SQLite's busy handler, which turned contention into multi-second tails.
         """
+        if self._lock_path is not None and self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.engine)
         with self._write_lock:
             session = self.write_session()
             try:
@@ -192,4 +229,6 @@ class Database:
                 session.close()
 
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()

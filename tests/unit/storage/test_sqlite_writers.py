@@ -1,0 +1,80 @@
+"""SQLite has one writer at a time: Vigil's writers queue for it in arrival order within a
+process, across processes on a file lock, and checkpoints never run inside a commit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from vigil.storage.db import Database, FairLock
+
+
+def test_writers_of_one_process_get_the_lock_in_the_order_they_asked() -> None:
+    lock = FairLock()
+    order: list[int] = []
+    lock.__enter__()
+    threads = []
+    for n in range(5):
+        thread = threading.Thread(target=lambda n=n: _take(lock, order, n))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.05)  # each thread is queued before the next one starts
+    lock.__exit__()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def _take(lock: FairLock, order: list[int], n: int) -> None:
+    with lock:
+        order.append(n)
+
+
+def test_the_lock_is_reentrant_for_its_holder() -> None:
+    lock = FairLock()
+    with lock, lock:
+        pass
+    with lock:  # released: it can be taken again
+        pass
+
+
+def test_another_process_waits_on_the_file_lock_until_the_writer_is_done(tmp_path: Path) -> None:
+    path = tmp_path / "vigil.db-writer.lock"
+    lock = FairLock(str(path))
+    script = (
+        "import sys, time; from vigil.storage.db import FairLock\n"
+        f"lock = FairLock({str(path)!r}); started = time.monotonic()\n"
+        "with lock: print(round(time.monotonic() - started, 2))\n"
+    )
+    with lock:
+        other = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert other.poll() is None  # still waiting for us
+    out, _ = other.communicate(timeout=30)
+    assert float(out) >= 0.5
+
+
+def test_committed_writes_reach_the_database_file_without_closing_connections(
+    tmp_path: Path,
+) -> None:
+    """No commit checkpoints (it would hold every writer up); a thread copies the log over."""
+    file = tmp_path / "vigil.db"
+    db = Database.from_url(f"sqlite:///{file}")
+    try:
+        with db.unit_of_work() as session:
+            assert session.execute(sa.text("PRAGMA wal_autocheckpoint")).scalar() == 0
+            session.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+            session.execute(sa.text("INSERT INTO t VALUES (1)"))
+        in_log_only = file.stat().st_size
+
+        deadline = time.monotonic() + 10
+        while file.stat().st_size <= in_log_only:
+            assert time.monotonic() < deadline, "the write-ahead log was never checkpointed"
+            time.sleep(0.1)
+    finally:
+        db.dispose()
