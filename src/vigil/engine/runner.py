@@ -247,7 +247,8 @@ class Engine:
             while not stop.is_set():
                 self._wake.clear()
                 self.run_cycle(send=False)
-                self._wake.wait(self._seconds_until(_NEXT_STEP, interval))
+                if not self._wake.is_set():  # woken meanwhile: go again without asking
+                    self._wake.wait(self._seconds_until(_NEXT_STEP, interval))
         finally:
             self._send_wake.set()
             sender.join(timeout=30)
@@ -256,7 +257,8 @@ class Engine:
         while not stop.is_set():
             self._send_wake.clear()
             self._run_sender(CycleResult())
-            self._send_wake.wait(self._seconds_until(_NEXT_MESSAGE, interval))
+            if not self._send_wake.is_set():
+                self._send_wake.wait(self._seconds_until(_NEXT_MESSAGE, interval))
 
     def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
         """How long nothing is due (the earliest escalation step, or message), capped."""

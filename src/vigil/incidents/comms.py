@@ -69,7 +69,8 @@ def notify_stakeholders_of_opened(
     """`notify_stakeholders` for a batch of incidents alerts just opened, in three statements
     whatever the batch size. A brand-new incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
-    for rule in session.scalars(sa.select(StakeholderRule)):
+    rules = StakeholderRule.__table__  # Core: no objects to build on every new incident
+    for rule in session.execute(sa.select(rules.c.severity, rules.c.channel_id, rules.c.events)):
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
     told = [row for row in incidents if row.severity in channels_by_severity]

@@ -49,15 +49,38 @@ def start_paging(
     True when any escalation started (so the worker has work)."""
     if not incident_ids:
         return False
-    rows = session.execute(
-        sa.select(Incident, Service)
-        .join(Service, Service.id == Incident.service_id)
-        .where(Incident.id.in_(sorted(incident_ids)), Service.escalation_policy_id.is_not(None))
+    incidents, services = Incident.__table__, Service.__table__
+    rows = session.execute(  # Core columns: this runs for every alert that opens an incident
+        sa.select(
+            incidents.c.id,
+            incidents.c.title,
+            incidents.c.severity,
+            incidents.c.urgency,
+            services.c.id.label("service_id"),
+            services.c.name.label("service_name"),
+            services.c.support_hours,
+            services.c.escalation_policy_id,
+        )
+        .join(services, services.c.id == incidents.c.service_id)
+        .where(
+            incidents.c.id.in_(sorted(incident_ids)),
+            services.c.escalation_policy_id.is_not(None),
+        )
     ).all()
     by_policy: dict[int, list[IncidentContext]] = {}
-    for incident, service in rows:
-        assert service.escalation_policy_id is not None
-        by_policy.setdefault(service.escalation_policy_id, []).append(context_of(incident, service))
+    for row in rows:
+        by_policy.setdefault(row.escalation_policy_id, []).append(
+            IncidentContext(
+                incident_id=row.id,
+                number=row.id,  # the id is the incident's number
+                title=row.title,
+                severity=row.severity,
+                urgency=row.urgency,
+                service_id=row.service_id,
+                service_name=row.service_name,
+                support_hours=row.support_hours,
+            )
+        )
     for policy_id, contexts in by_policy.items():
         policy = escalation.get_policy(session, policy_id=policy_id)
         escalation.start(session, contexts=contexts, policy=policy, now=now)

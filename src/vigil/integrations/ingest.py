@@ -380,10 +380,12 @@ def _attach_to_incidents(
             openers.append(state)
     if openers:
         group_severity: dict[str, str] = {}
+        group_size: dict[str, int] = {}
         for state in new_states:
             if state.group_key is not None and state.group_key not in by_group:
                 previous = group_severity.get(state.group_key, state.severity)
                 group_severity[state.group_key] = worst(previous, state.severity)
+                group_size[state.group_key] = group_size.get(state.group_key, 0) + 1
         rows = [
             {
                 "title": opener.values["summary"],
@@ -396,7 +398,8 @@ def _attach_to_incidents(
                 ),
                 "status": IncidentStatus.TRIGGERED,
                 "group_key": opener.group_key,
-                "alert_count": 0,
+                # Born with its alerts counted: a new incident needs no update afterwards.
+                "alert_count": group_size.get(opener.group_key or "", 1),
                 "created_at": now,
                 "updated_at": now,
                 # Impact began when the opening alert started; Vigil detected it now.
@@ -418,7 +421,7 @@ def _attach_to_incidents(
     for state in new_states:
         if state.incident_id is None and state.group_key is not None:
             state.incident_id = by_group[state.group_key]
-        if state.incident_id is not None:
+        if state.incident_id is not None and not touched[state.incident_id].new:
             touched[state.incident_id].added += 1
     return touched
 

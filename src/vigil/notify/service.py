@@ -9,7 +9,7 @@ import random
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -444,29 +444,29 @@ def plan_channel_posts(
     kind: str,
     now: datetime,
     links: LinkConfig,
-) -> list[ChannelDestination]:
-    """Queue one post per shared channel (Slack, Teams, webhook or an email list)."""
+) -> list[Any]:
+    """Queue one post per shared channel (Slack, Teams, webhook or an email list); returns the
+    channels (rows with the channel's columns)."""
     post = ChannelPosts(page, channel_ids, key_prefix, level, kind)
     return plan_channel_posts_many(session, posts=[post], now=now, links=links)[0]
 
 
 def plan_channel_posts_many(
     session: Session, *, posts: Sequence[ChannelPosts], now: datetime, links: LinkConfig
-) -> list[list[ChannelDestination]]:
+) -> list[list[Any]]:
     """Queue the posts of many pages with one query and one insert (a burst of new incidents
     must not cost statements per incident); returns each page's channels."""
     wanted = sorted({channel_id for post in posts for channel_id in post.channel_ids})
     if not wanted:
         return [[] for _post in posts]
+    table = ChannelDestination.__table__  # Core rows: the same attributes, no ORM objects
     channels = {
         channel.id: channel
-        for channel in session.scalars(
-            sa.select(ChannelDestination).where(ChannelDestination.id.in_(wanted))
-        )
+        for channel in session.execute(sa.select(table).where(table.c.id.in_(wanted)))
     }
     base = links.base_url.rstrip("/")
     messages: list[dict[str, Any]] = []
-    posted: list[list[ChannelDestination]] = []
+    posted: list[list[Any]] = []
     for post in posts:
         targets = [channels[i] for i in sorted(set(post.channel_ids)) if i in channels]
         posted.append(targets)
@@ -562,23 +562,39 @@ def claim_due(
 
     PostgreSQL workers skip rows others have locked, so many senders share the work.
     """
-    query = (
-        sa.select(Notification)
+    table = Notification.__table__
+    due = (
+        sa.select(table.c.id)
         .where(
-            Notification.status == MessageStatus.PENDING,
-            Notification.send_at <= now,
-            sa.or_(Notification.claimed_until.is_(None), Notification.claimed_until <= now),
+            table.c.status == MessageStatus.PENDING,
+            table.c.send_at <= now,
+            sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now),
         )
-        .order_by(Notification.send_at, Notification.id)
+        .order_by(table.c.send_at, table.c.id)
         .limit(limit)
     )
     if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    rows = list(session.scalars(query))
+        due = due.with_for_update(skip_locked=True)
+    claimed_until = now + claim_for
+    # One statement claims and reads them (no load-then-update round trip, no ORM objects).
+    rows = session.execute(
+        table.update()
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(claimed_until=claimed_until, claimed_by=holder)
+        .returning(
+            table.c.id,
+            table.c.channel_kind,
+            table.c.address,
+            table.c.secret,
+            table.c.idempotency_key,
+            table.c.kind,
+            table.c.content,
+            table.c.attempts,
+            table.c.send_at,
+        )
+    ).all()
     claimed = []
-    for row in rows:
-        row.claimed_until = now + claim_for
-        row.claimed_by = holder
+    for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
         content = row.content
         claimed.append(
             Claimed(
@@ -600,10 +616,9 @@ def claim_due(
                 ),
                 attempts=row.attempts,
                 holder=holder,
-                claimed_until=row.claimed_until,
+                claimed_until=claimed_until,
             )
         )
-    session.flush()
     return claimed
 
 
@@ -624,6 +639,30 @@ def backoff(attempts: int, rng: random.Random | None = None) -> timedelta:
     return base * jitter
 
 
+@dataclass(slots=True)
+class _Delivery:
+    """The columns of one outbox row that recording a send reads and changes."""
+
+    id: int
+    incident_id: int | None
+    user_id: int | None
+    channel_id: int | None
+    channel_kind: str
+    address: str
+    level: int | None
+    status: str
+    claimed_by: str | None
+    claimed_until: datetime | None
+    attempts: int
+    send_at: datetime
+    sent_at: datetime | None
+    provider_id: str | None
+    last_error: str | None
+
+
+_DELIVERY_COLUMNS = [f.name for f in fields(_Delivery)]
+
+
 def record_results(
     session: Session,
     *,
@@ -633,17 +672,18 @@ def record_results(
 ) -> list[str]:
     """Store what each provider said; retry transient failures, then give up and say so on the
     incident's timeline. Returns each message's new status. The sender records every send that
-    finished meanwhile in one call, so a burst of pages is not a transaction per page."""
+    finished meanwhile in one call (one read, one executemany update, one timeline insert), so a
+    burst of pages is not a transaction per page."""
+    table = Notification.__table__
+    ids = sorted({claimed.id for claimed, _ in outcomes})
     rows = {
-        row.id: row
-        for row in session.scalars(
-            sa.select(Notification).where(
-                Notification.id.in_(sorted({claimed.id for claimed, _ in outcomes}))
-            )
+        row.id: _Delivery(**row._mapping)
+        for row in session.execute(
+            sa.select(*[table.c[name] for name in _DELIVERY_COLUMNS]).where(table.c.id.in_(ids))
         )
     }
     statuses: list[str] = []
-    finished: list[Notification] = []
+    changed: list[_Delivery] = []
     for claimed, result in outcomes:
         row = rows.get(claimed.id)
         if row is None or row.status != MessageStatus.PENDING:
@@ -655,14 +695,51 @@ def record_results(
             continue
         _apply_result(row, result, now, max_attempts)
         statuses.append(row.status)
-        if row.incident_id is not None and row.status != MessageStatus.PENDING:
-            finished.append(row)
+        changed.append(row)
+    if changed:
+        session.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values(
+                {
+                    name: sa.bindparam(name)
+                    for name in (
+                        "status",
+                        "attempts",
+                        "claimed_until",
+                        "claimed_by",
+                        "send_at",
+                        "sent_at",
+                        "provider_id",
+                        "last_error",
+                    )
+                }
+            ),
+            [
+                {
+                    "_id": row.id,
+                    "status": row.status,
+                    "attempts": row.attempts,
+                    "claimed_until": None,
+                    "claimed_by": None,
+                    "send_at": row.send_at,
+                    "sent_at": row.sent_at,
+                    "provider_id": row.provider_id,
+                    "last_error": row.last_error,
+                }
+                for row in changed
+            ],
+        )
+    finished = [
+        row
+        for row in changed
+        if row.incident_id is not None and row.status != MessageStatus.PENDING
+    ]
     _record_attempts(session, finished, now)
-    session.flush()
     return statuses
 
 
-def _apply_result(row: Notification, result: SendResult, now: datetime, max_attempts: int) -> None:
+def _apply_result(row: _Delivery, result: SendResult, now: datetime, max_attempts: int) -> None:
     row.attempts += 1
     row.claimed_until = None
     row.claimed_by = None
@@ -692,7 +769,7 @@ _HOW = {
 }
 
 
-def _record_attempts(session: Session, rows: list[Notification], now: datetime) -> None:
+def _record_attempts(session: Session, rows: list[_Delivery], now: datetime) -> None:
     """Put each delivered or failed message on its incident's timeline, in one insert."""
     if not rows:
         return
