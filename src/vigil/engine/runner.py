@@ -131,6 +131,9 @@ class Engine:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
         self._send_wake = threading.Event()
+        # Messages claimed by the escalation step's own transaction, waiting for the sender.
+        self._handoff: list[Claimed] = []
+        self._handoff_lock = threading.Lock()
         self._last_run: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
@@ -162,6 +165,7 @@ class Engine:
             return
         self._last_run[module.name] = now
         started = time.monotonic()
+        claimed: list[Claimed] = []
         try:
             with self.db.unit_of_work() as session:
                 now = self.clock.now()
@@ -171,6 +175,12 @@ class Engine:
                     result.skipped.append(module.name)
                     return
                 result.ran[module.name] = module.run(session, now)
+                if module.name == "escalation" and result.ran[module.name]:
+                    # Claim the pages just planned in the same transaction: the sender gets
+                    # them without a transaction (and a turn at SQLite's write lock) of its own.
+                    claimed = self._claim(session, now)
+            with self._handoff_lock:
+                self._handoff += claimed
         except Exception as exc:  # the module's error boundary: log, count, carry on
             MODULE_ERRORS.labels(module.name).inc()
             result.failed[module.name] = f"{type(exc).__name__}: {exc}"
@@ -195,14 +205,11 @@ class Engine:
         killed mid-send re-sends at most what was in flight, under the same idempotency key."""
         total = 0
         while True:
-            with self.db.unit_of_work() as session:
-                claimed = notify.claim_due(
-                    session,
-                    now=self.clock.now(),
-                    holder=self.holder,
-                    limit=self.config.send_batch,
-                    claim_for=self.config.claim_for,
-                )
+            with self._handoff_lock:
+                claimed, self._handoff = self._handoff, []
+            if not claimed:
+                with self.db.unit_of_work() as session:
+                    claimed = self._claim(session, self.clock.now())
             if not claimed:
                 return total
             pending = {self._pool.submit(self._send_one, c) for c in claimed}
@@ -212,6 +219,15 @@ class Engine:
             total += len(claimed)
             if len(claimed) < self.config.send_batch:
                 return total
+
+    def _claim(self, session: Session, now: datetime) -> list[Claimed]:
+        return notify.claim_due(
+            session,
+            now=now,
+            holder=self.holder,
+            limit=self.config.send_batch,
+            claim_for=self.config.claim_for,
+        )
 
     def _send_one(self, claimed: Claimed) -> tuple[Claimed, SendResult] | None:
         if self.clock.now() + self.config.send_margin >= claimed.claimed_until:
