@@ -56,6 +56,8 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
+from procstat import cpu_seconds, process_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 VIGIL = ROOT / ".venv" / "bin" / "vigil"
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
@@ -458,31 +460,6 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its descendants (`vigil serve` runs its worker as a child process)."""
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                queue += [int(child) for child in task.read_text().split()]
-            except OSError:
-                continue
-    return found
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process so far, from /proc/<pid>/stat."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Vigil:
