@@ -59,6 +59,10 @@ class Module:
     timeout: timedelta = timedelta(seconds=30)
     # Housekeeping runs at most this often, not on every wake-up; None: every cycle.
     every: timedelta | None = None
+    # A read-only look for due work: when it finds none the module's write transaction (and its
+    # lease update) is skipped. Most wake-ups find nothing, and on SQLite every write transaction
+    # waits its turn for the one write lock.
+    due: Callable[[Session, datetime], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +103,23 @@ def default_modules(config: EngineConfig) -> list[Module]:
             every=HOUSEKEEPING,
         ),
         Module(
-            "escalation", lambda s, now: run_escalations(s, now=now, links=config.command.links)
+            "escalation",
+            lambda s, now: run_escalations(s, now=now, links=config.command.links),
+            due=_escalation_due,
         ),
         Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now), every=HOUSEKEEPING),
         Module("audit", lambda s, now: audit(s, now=now), every=HOUSEKEEPING),
         Module("cleanup", lambda s, now: cleanup(s, now=now), every=timedelta(minutes=10)),
     ]
+
+
+def _escalation_due(session: Session, now: datetime) -> bool:
+    return _is_due(session, _NEXT_STEP, now)
+
+
+def _is_due(session: Session, query: sa.Select[tuple[datetime | None]], now: datetime) -> bool:
+    soonest = session.scalar(query)
+    return soonest is not None and ensure_utc(soonest) <= now
 
 
 @dataclass
@@ -167,6 +182,11 @@ class Engine:
         started = time.monotonic()
         claimed: list[Claimed] = []
         try:
+            if module.due is not None:
+                with self.db.read_session() as session:
+                    if not module.due(session, now):
+                        result.ran[module.name] = 0
+                        return
             with self.db.unit_of_work() as session:
                 now = self.clock.now()
                 if not leases.try_acquire(
@@ -208,6 +228,9 @@ class Engine:
             with self._handoff_lock:
                 claimed, self._handoff = self._handoff, []
             if not claimed:
+                with self.db.read_session() as session:
+                    if not _is_due(session, _NEXT_MESSAGE, self.clock.now()):
+                        return total
                 with self.db.unit_of_work() as session:
                     claimed = self._claim(session, self.clock.now())
             if not claimed:
