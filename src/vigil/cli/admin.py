@@ -94,6 +94,7 @@ def worker(
 ) -> None:
     """Run the engine alone; run as many as you like on PostgreSQL."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the schema check is not news
     settings = get_settings()
     db = _database(settings)
     clock = SystemClock()
