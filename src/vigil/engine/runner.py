@@ -114,11 +114,7 @@ def default_modules(config: EngineConfig) -> list[Module]:
 
 
 def _escalation_due(session: Session, now: datetime) -> bool:
-    return _is_due(session, _NEXT_STEP, now)
-
-
-def _is_due(session: Session, query: sa.Select[tuple[datetime | None]], now: datetime) -> bool:
-    soonest = session.scalar(query)
+    soonest = session.scalar(_NEXT_STEP)
     return soonest is not None and ensure_utc(soonest) <= now
 
 
@@ -228,9 +224,6 @@ class Engine:
             with self._handoff_lock:
                 claimed, self._handoff = self._handoff, []
             if not claimed:
-                with self.db.read_session() as session:
-                    if not _is_due(session, _NEXT_MESSAGE, self.clock.now()):
-                        return total
                 with self.db.unit_of_work() as session:
                     claimed = self._claim(session, self.clock.now())
             if not claimed:
@@ -293,11 +286,15 @@ class Engine:
             sender.join(timeout=30)
 
     def _send_forever(self, interval: float, stop: threading.Event) -> None:
+        """Send whenever something is due; one read decides between sending and sleeping, so an
+        idle wake-up never takes a write transaction (on SQLite, a turn at the write lock)."""
         while not stop.is_set():
             self._send_wake.clear()
-            self._run_sender(CycleResult())
-            if not self._send_wake.is_set():
-                self._send_wake.wait(self._seconds_until(_NEXT_MESSAGE, interval))
+            wait = self._seconds_until(_NEXT_MESSAGE, interval)
+            if wait <= 0 or self._handoff:
+                self._run_sender(CycleResult())
+            elif not self._send_wake.is_set():
+                self._send_wake.wait(wait)
 
     def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
         """How long nothing is due (the earliest escalation step, or message), capped."""
@@ -415,11 +412,12 @@ class WorkerProcess:
         self.argv = argv
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
-        self._monitor = threading.Thread(target=self._supervise, name="vigil-worker-process")
+        self._monitor = threading.Thread(
+            target=self._supervise, name="vigil-worker-process", daemon=True
+        )
 
     def start(self) -> None:
         self._spawn()
-        self._monitor.daemon = True
         self._monitor.start()
 
     def _spawn(self) -> None:

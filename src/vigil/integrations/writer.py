@@ -17,8 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy.orm import Session
-
 from vigil.alerts.events import AlertEvent
 from vigil.clock import Clock
 from vigil.errors import NotFound
@@ -148,20 +146,18 @@ class IngestWriter:
             by_key.setdefault(job.key, []).append(index)
         with self.db.unit_of_work() as session:
             now = self.clock.now()
-            found: list[tuple[Service, list[int]]] = []
+            by_service: dict[int, tuple[Service, list[int]]] = {}
             for key, indexes in by_key.items():
-                service = _service_or_error(session, key)
-                if isinstance(service, NotFound):
+                try:
+                    service = services.service_for_key(session, key=key)
+                except NotFound as exc:
                     for index in indexes:
-                        answers[index] = service
-                else:
-                    found.append((service, indexes))
+                        answers[index] = exc
+                    continue
+                by_service.setdefault(service.id, (service, []))[1].extend(indexes)
             # Services in id order: two processes committing the same services never deadlock.
-            merged: dict[int, tuple[Service, list[int]]] = {}
-            for service, indexes in found:
-                merged.setdefault(service.id, (service, []))[1].extend(indexes)
-            for service_id in sorted(merged):
-                service, indexes = merged[service_id]
+            for service_id in sorted(by_service):
+                service, indexes = by_service[service_id]
                 indexes.sort()
                 results = ingest_requests(
                     session,
@@ -173,10 +169,3 @@ class IngestWriter:
                 for index, result in zip(indexes, results, strict=True):
                     answers[index] = result
         return [answer for answer in answers if answer is not None]
-
-
-def _service_or_error(session: Session, key: str) -> Service | NotFound:
-    try:
-        return services.service_for_key(session, key=key)
-    except NotFound as exc:
-        return exc

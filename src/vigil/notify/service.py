@@ -502,8 +502,6 @@ class PlanBatch:
     def write(self, session: Session, *, now: datetime, links: LinkConfig) -> None:
         plan_pages_many(session, plans=self.pages, now=now, links=links)
         plan_channel_posts_many(session, posts=self.posts, now=now, links=links)
-        self.pages.clear()
-        self.posts.clear()
 
 
 def cancel_pending(
@@ -661,6 +659,17 @@ class _Delivery:
 
 
 _DELIVERY_COLUMNS = [f.name for f in fields(_Delivery)]
+# What `_apply_result` may change, written back in one executemany UPDATE.
+_RECORDED = (
+    "status",
+    "attempts",
+    "claimed_until",
+    "claimed_by",
+    "send_at",
+    "sent_at",
+    "provider_id",
+    "last_error",
+)
 
 
 def record_results(
@@ -700,33 +709,9 @@ def record_results(
         session.execute(
             table.update()
             .where(table.c.id == sa.bindparam("_id"))
-            .values(
-                {
-                    name: sa.bindparam(name)
-                    for name in (
-                        "status",
-                        "attempts",
-                        "claimed_until",
-                        "claimed_by",
-                        "send_at",
-                        "sent_at",
-                        "provider_id",
-                        "last_error",
-                    )
-                }
-            ),
+            .values({name: sa.bindparam(name) for name in _RECORDED}),
             [
-                {
-                    "_id": row.id,
-                    "status": row.status,
-                    "attempts": row.attempts,
-                    "claimed_until": None,
-                    "claimed_by": None,
-                    "send_at": row.send_at,
-                    "sent_at": row.sent_at,
-                    "provider_id": row.provider_id,
-                    "last_error": row.last_error,
-                }
+                {"_id": row.id, **{name: getattr(row, name) for name in _RECORDED}}
                 for row in changed
             ],
         )
@@ -769,34 +754,21 @@ _HOW = {
 }
 
 
+def _names(session: Session, table: sa.Table, ids: set[int | None]) -> dict[int, str]:
+    """`id → name` for the given ids of a table with a `name` column, in one query."""
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted:
+        return {}
+    query = sa.select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
+    return dict(session.execute(query).tuples().all())
+
+
 def _record_attempts(session: Session, rows: list[_Delivery], now: datetime) -> None:
     """Put each delivered or failed message on its incident's timeline, in one insert."""
     if not rows:
         return
-    user_ids = sorted({row.user_id for row in rows if row.user_id is not None})
-    channel_ids = sorted({row.channel_id for row in rows if row.channel_id is not None})
-    users = (
-        dict(
-            session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids)))
-            .tuples()
-            .all()
-        )
-        if user_ids
-        else {}
-    )
-    channels = (
-        dict(
-            session.execute(
-                sa.select(ChannelDestination.id, ChannelDestination.name).where(
-                    ChannelDestination.id.in_(channel_ids)
-                )
-            )
-            .tuples()
-            .all()
-        )
-        if channel_ids
-        else {}
-    )
+    users = _names(session, User.__table__, {row.user_id for row in rows})
+    channels = _names(session, ChannelDestination.__table__, {row.channel_id for row in rows})
     events = []
     for row in rows:
         who = users.get(row.user_id or 0) or channels.get(row.channel_id or 0) or row.address

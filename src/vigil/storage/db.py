@@ -83,9 +83,7 @@ def _lock_file(engine: sa.Engine) -> str | None:
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
-    if database.startswith("file:"):
-        return None
-    return f"{database}-writer.lock"
+    return None if database.startswith("file:") else f"{database}-writer.lock"
 
 
 def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
