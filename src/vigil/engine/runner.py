@@ -2,10 +2,12 @@
 and error boundary, so any number of workers can run and each step still happens once.
 
 Order each cycle: Prometheus alert expiry, overdue-update reminders, escalation (which also
-plans each paged person's messages by their rules), sending, acknowledgement timeouts,
-auditing, cleanup. The sender is the
-one step not under a lease: it claims messages row by row (SKIP LOCKED on PostgreSQL), so many
-workers send in parallel. On SQLite a second worker finds every lease taken and waits.
+plans each paged person's messages by their rules and claims them), acknowledgement timeouts,
+auditing, cleanup. Sending is not under a lease: messages are claimed row by row (SKIP LOCKED on
+PostgreSQL), so many workers send in parallel. On SQLite a second worker finds every lease taken
+and waits. In `run_forever` pages stream: claimed messages go straight to a pool of send threads
+and a recorder thread writes their results in batches, so a page never waits for the database
+work of the pages before it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -72,6 +74,10 @@ class EngineConfig:
     max_attempts: int = 5
     send_threads: int = 8
     claim_for: timedelta = timedelta(seconds=60)
+    # How long finished sends gather before their results are written in one transaction: a
+    # result waits for no page, and on SQLite each write transaction is a turn at the one lock
+    # that the next page's escalation step also needs.
+    record_every: timedelta = timedelta(milliseconds=50)
     # Never start a send that could outlive its claim (the channel timeout plus a margin).
     send_margin: timedelta = timedelta(seconds=15)
 
@@ -145,6 +151,13 @@ class Engine:
         # Messages claimed by the escalation step's own transaction, waiting for the sender.
         self._handoff: list[Claimed] = []
         self._handoff_lock = threading.Lock()
+        # In `run_forever`, claimed messages go straight to the send pool and finished sends
+        # queue here for the recorder thread, so no page waits for another page's bookkeeping.
+        self._streaming = False
+        self._in_flight = 0
+        self._sent: list[tuple[Claimed, SendResult]] = []
+        self._sent_lock = threading.Condition()
+        self._record_wake = threading.Event()
         self._last_run: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
@@ -195,8 +208,11 @@ class Engine:
                     # Claim the pages just planned in the same transaction: the sender gets
                     # them without a transaction (and a turn at SQLite's write lock) of its own.
                     claimed = self._claim(session, now)
-            with self._handoff_lock:
-                self._handoff += claimed
+            if self._streaming:
+                self._dispatch(claimed)
+            else:
+                with self._handoff_lock:
+                    self._handoff += claimed
         except Exception as exc:  # the module's error boundary: log, count, carry on
             MODULE_ERRORS.labels(module.name).inc()
             result.failed[module.name] = f"{type(exc).__name__}: {exc}"
@@ -269,12 +285,21 @@ class Engine:
             SENT.labels(status if status != MessageStatus.PENDING else "retry").inc()
 
     def run_forever(self, *, interval: float, stop: threading.Event) -> None:
-        """Cycle until `stop` is set, with the sender on its own thread. Each sleeps until its
-        next step or message is due (at most `interval`); `wake()` starts both at once."""
+        """Cycle until `stop` is set. Pages stream: the escalation step hands what it claimed
+        straight to the send pool, a sender thread claims whatever else falls due (retries,
+        pages of other workers' lapsed claims), and a recorder thread writes finished sends in
+        batches. Each loop sleeps until its next step or message is due (at most `interval`);
+        `wake()` starts them at once."""
+        self._streaming = True
         sender = threading.Thread(
             target=self._send_forever, args=(interval, stop), name="vigil-sender", daemon=True
         )
+        recorder_stop = threading.Event()
+        recorder = threading.Thread(
+            target=self._record_forever, args=(recorder_stop,), name="vigil-recorder", daemon=True
+        )
         sender.start()
+        recorder.start()
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -284,17 +309,86 @@ class Engine:
         finally:
             self._send_wake.set()
             sender.join(timeout=30)
+            with self._sent_lock:  # let the sends in flight finish, so their results are kept
+                self._sent_lock.wait_for(lambda: self._in_flight == 0, timeout=30)
+            recorder_stop.set()
+            self._record_wake.set()
+            recorder.join(timeout=30)
+            self._streaming = False
+
+    def _dispatch(self, claimed: list[Claimed]) -> None:
+        """Start sending claimed messages now, each on a pool thread."""
+        with self._sent_lock:
+            self._in_flight += len(claimed)
+        for message in claimed:
+            self._pool.submit(self._send_one, message).add_done_callback(self._sent_one)
+
+    def _sent_one(self, future: Future[tuple[Claimed, SendResult] | None]) -> None:
+        outcome = None if future.cancelled() or future.exception() else future.result()
+        with self._sent_lock:
+            if outcome is not None:
+                self._sent.append(outcome)
+            self._in_flight -= 1
+            self._sent_lock.notify_all()
+        self._record_wake.set()
+        self._send_wake.set()  # room in the pool: the sender may claim more
 
     def _send_forever(self, interval: float, stop: threading.Event) -> None:
-        """Send whenever something is due; one read decides between sending and sleeping, so an
-        idle wake-up never takes a write transaction (on SQLite, a turn at the write lock)."""
+        """Claim what falls due outside an escalation step (retries, lapsed claims, pages beyond
+        one cycle's batch) while the pool has room; one read decides between claiming and
+        sleeping, so an idle wake-up never takes a write transaction."""
         while not stop.is_set():
             self._send_wake.clear()
-            wait = self._seconds_until(_NEXT_MESSAGE, interval)
-            if wait <= 0 or self._handoff:
-                self._run_sender(CycleResult())
-            elif not self._send_wake.is_set():
+            room = self.config.send_batch - self._in_flight
+            wait = self._seconds_until(_NEXT_MESSAGE, interval) if room > 0 else interval
+            if wait <= 0:
+                try:
+                    with self.db.unit_of_work() as session:
+                        claimed = notify.claim_due(
+                            session,
+                            now=self.clock.now(),
+                            holder=self.holder,
+                            limit=room,
+                            claim_for=self.config.claim_for,
+                        )
+                except Exception:
+                    MODULE_ERRORS.labels("send").inc()
+                    log.exception("engine module send failed")
+                    claimed = []
+                self._dispatch(claimed)
+                if claimed:
+                    continue
+                wait = min(interval, 0.1)  # another worker took them: look again shortly
+            if not self._send_wake.is_set():
                 self._send_wake.wait(wait)
+
+    def _record_forever(self, stop: threading.Event) -> None:
+        """Write finished sends in batches, at most every `record_every`; a batch that cannot be
+        written is kept and tried again (until then its claim keeps it from being re-sent)."""
+        pause = self.config.record_every.total_seconds()
+        while True:
+            self._record_wake.wait()
+            self._record_wake.clear()
+            if not stop.is_set():
+                stop.wait(pause)  # let results gather into one transaction
+            with self._sent_lock:
+                batch, self._sent = self._sent, []
+            try:
+                self._record(batch)
+            except Exception:
+                MODULE_ERRORS.labels("record").inc()
+                log.exception("recording sent messages failed; trying again")
+                with self._sent_lock:
+                    self._sent = batch + self._sent
+                if stop.wait(1.0):
+                    with self._sent_lock:
+                        if not self._sent:
+                            return
+                self._record_wake.set()
+                continue
+            with self._sent_lock:
+                if stop.is_set() and not self._sent and self._in_flight == 0:
+                    return
 
     def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
         """How long nothing is due (the earliest escalation step, or message), capped."""
