@@ -132,6 +132,20 @@ def get_policy(session: Session, *, policy_id: int) -> EscalationPolicy:
     return policy
 
 
+_POLICIES = EscalationPolicy.__table__
+_SELECT_POLICY = sa.select(_POLICIES).where(_POLICIES.c.id == sa.bindparam("policy_id"))
+_INSERT_ESCALATIONS = sa.insert(IncidentEscalation.__table__)
+
+
+def policy_row(session: Session, *, policy_id: int) -> sa.Row[Any]:
+    """The policy's columns, read-only and without an ORM object: paging reads it for every new
+    incident."""
+    policy = session.execute(_SELECT_POLICY, {"policy_id": policy_id}).first()
+    if policy is None:
+        raise NotFound(f"escalation policy {policy_id} not found", field="policy_id")
+    return policy
+
+
 def list_policies(session: Session) -> list[EscalationPolicy]:
     return list(session.scalars(sa.select(EscalationPolicy).order_by(EscalationPolicy.name)))
 
@@ -141,7 +155,7 @@ def delete_policy(session: Session, *, policy_id: int) -> None:
     session.flush()
 
 
-def snapshot(policy: EscalationPolicy) -> dict[str, Any]:
+def snapshot(policy: EscalationPolicy | sa.Row[Any]) -> dict[str, Any]:
     return {
         "name": policy.name,
         "levels": policy.levels,
@@ -157,7 +171,7 @@ def start(
     session: Session,
     *,
     contexts: Sequence[IncidentContext],
-    policy: EscalationPolicy,
+    policy: EscalationPolicy | sa.Row[Any],
     now: datetime,
 ) -> None:
     """Pin each incident to the policy as it is now; the worker fires level 0 right away, or,
@@ -186,7 +200,7 @@ def start(
                 "last_fired_at": None,
             }
         )
-    session.execute(sa.insert(IncidentEscalation.__table__), rows)
+    session.execute(_INSERT_ESCALATIONS, rows)
     wake_workers(session)
 
 

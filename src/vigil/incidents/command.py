@@ -167,6 +167,18 @@ def declare(
     return incident
 
 
+_INCIDENTS = Incident.__table__
+# Built once: these run for every alert that opens an incident.
+_SELECT_OPENED = sa.select(
+    _INCIDENTS.c.id, _INCIDENTS.c.title, _INCIDENTS.c.service_id, _INCIDENTS.c.severity
+).where(_INCIDENTS.c.id.in_(sa.bindparam("ids", expanding=True)))
+_SET_WAR_ROOM = (
+    _INCIDENTS.update()
+    .where(_INCIDENTS.c.id == sa.bindparam("_id"))
+    .values(war_room_url=sa.bindparam("url"))
+)
+
+
 def on_opened(
     session: Session, *, incident_ids: Sequence[int], now: datetime, config: CommandConfig
 ) -> None:
@@ -174,19 +186,11 @@ def on_opened(
     response plans and stakeholders as for a declared incident, in a few set-based statements."""
     if not incident_ids:
         return
-    table = Incident.__table__
-    opened = session.execute(
-        sa.select(table.c.id, table.c.title, table.c.service_id, table.c.severity).where(
-            table.c.id.in_(sorted(incident_ids))
-        )
-    ).all()
+    opened = session.execute(_SELECT_OPENED, {"ids": sorted(incident_ids)}).all()
     war_rooms = {row.id: _war_room(config, row.id) for row in opened}  # the id is the number
     if config.war_room_template:
         session.execute(
-            table.update()
-            .where(table.c.id == sa.bindparam("_id"))
-            .values(war_room_url=sa.bindparam("url")),
-            [{"_id": row.id, "url": war_rooms[row.id]} for row in opened],
+            _SET_WAR_ROOM, [{"_id": row.id, "url": war_rooms[row.id]} for row in opened]
         )
     comms.apply_plans(session, incidents=opened, now=now)
     comms.notify_stakeholders_of_opened(

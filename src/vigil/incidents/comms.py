@@ -58,6 +58,18 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
     )
 
 
+# Built once (Core, no ORM objects): these run for every alert that opens an incident.
+_RULES = StakeholderRule.__table__
+_SELECT_DECLARED_RULES = sa.select(_RULES.c.severity, _RULES.c.channel_id, _RULES.c.events)
+_SELECT_SERVICE_NAMES = sa.select(Service.__table__.c.id, Service.__table__.c.name).where(
+    Service.__table__.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+_SELECT_PLANS = sa.select(ResponsePlan.__table__).where(
+    ResponsePlan.__table__.c.service_id.in_(sa.bindparam("ids", expanding=True))
+)
+_INSERT_TASKS = sa.insert(Task.__table__)
+
+
 def notify_stakeholders_of_opened(
     session: Session,
     *,
@@ -69,19 +81,14 @@ def notify_stakeholders_of_opened(
     """`notify_stakeholders` for a batch of incidents alerts just opened, in three statements
     whatever the batch size. A brand-new incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
-    rules = StakeholderRule.__table__  # Core: no objects to build on every new incident
-    for rule in session.execute(sa.select(rules.c.severity, rules.c.channel_id, rules.c.events)):
+    for rule in session.execute(_SELECT_DECLARED_RULES):
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
     told = [row for row in incidents if row.severity in channels_by_severity]
     if not told:
         return
     service_ids = sorted({row.service_id for row in told if row.service_id is not None})
-    names = dict(
-        session.execute(sa.select(Service.id, Service.name).where(Service.id.in_(service_ids)))
-        .tuples()
-        .all()
-    )
+    names = dict(session.execute(_SELECT_SERVICE_NAMES, {"ids": service_ids}).tuples().all())
     stamp = int(now.timestamp() * 1000)
     posts = [
         notify.ChannelPosts(
@@ -362,9 +369,7 @@ def apply_plans(session: Session, *, incidents: Sequence[Any], now: datetime) ->
     service_ids = sorted({i.service_id for i in incidents if i.service_id is not None})
     if not service_ids:
         return
-    plans = list(
-        session.scalars(sa.select(ResponsePlan).where(ResponsePlan.service_id.in_(service_ids)))
-    )
+    plans = session.execute(_SELECT_PLANS, {"ids": service_ids}).all()
     if not plans:
         return
     rows: list[dict[str, Any]] = []
@@ -386,7 +391,7 @@ def apply_plans(session: Session, *, incidents: Sequence[Any], now: datetime) ->
                 for item in checklist
             ]
     if rows:
-        session.execute(sa.insert(Task.__table__), rows)
+        session.execute(_INSERT_TASKS, rows)
 
 
 def add_task(

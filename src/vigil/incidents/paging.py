@@ -42,6 +42,27 @@ def context_of(incident: Incident, service: Service) -> IncidentContext:
     )
 
 
+_INCIDENTS, _SERVICES = Incident.__table__, Service.__table__
+# Core columns, built once: this runs for every alert that opens an incident.
+_SELECT_PAGING_CONTEXT = (
+    sa.select(
+        _INCIDENTS.c.id,
+        _INCIDENTS.c.title,
+        _INCIDENTS.c.severity,
+        _INCIDENTS.c.urgency,
+        _SERVICES.c.id.label("service_id"),
+        _SERVICES.c.name.label("service_name"),
+        _SERVICES.c.support_hours,
+        _SERVICES.c.escalation_policy_id,
+    )
+    .join(_SERVICES, _SERVICES.c.id == _INCIDENTS.c.service_id)
+    .where(
+        _INCIDENTS.c.id.in_(sa.bindparam("ids", expanding=True)),
+        _SERVICES.c.escalation_policy_id.is_not(None),
+    )
+)
+
+
 def start_paging(
     session: Session, *, incident_ids: Sequence[int], now: datetime, links: LinkConfig
 ) -> bool:
@@ -49,24 +70,7 @@ def start_paging(
     True when any escalation started (so the worker has work)."""
     if not incident_ids:
         return False
-    incidents, services = Incident.__table__, Service.__table__
-    rows = session.execute(  # Core columns: this runs for every alert that opens an incident
-        sa.select(
-            incidents.c.id,
-            incidents.c.title,
-            incidents.c.severity,
-            incidents.c.urgency,
-            services.c.id.label("service_id"),
-            services.c.name.label("service_name"),
-            services.c.support_hours,
-            services.c.escalation_policy_id,
-        )
-        .join(services, services.c.id == incidents.c.service_id)
-        .where(
-            incidents.c.id.in_(sorted(incident_ids)),
-            services.c.escalation_policy_id.is_not(None),
-        )
-    ).all()
+    rows = session.execute(_SELECT_PAGING_CONTEXT, {"ids": sorted(incident_ids)}).all()
     by_policy: dict[int, list[IncidentContext]] = {}
     for row in rows:
         by_policy.setdefault(row.escalation_policy_id, []).append(
@@ -82,7 +86,7 @@ def start_paging(
             )
         )
     for policy_id, contexts in by_policy.items():
-        policy = escalation.get_policy(session, policy_id=policy_id)
+        policy = escalation.policy_row(session, policy_id=policy_id)
         escalation.start(session, contexts=contexts, policy=policy, now=now)
         if policy.management_targets:
             for context in contexts:

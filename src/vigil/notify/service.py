@@ -298,11 +298,14 @@ def _message(
     }
 
 
+_INSERT_MESSAGES = sa.insert(Notification.__table__)
+
+
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write planned messages in the caller's transaction (the outbox): one INSERT for all."""
     if rows:
         session.flush()  # rows they refer to may still be pending in the session
-        session.execute(sa.insert(Notification.__table__), rows)
+        session.execute(_INSERT_MESSAGES, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +454,13 @@ def plan_channel_posts(
     return plan_channel_posts_many(session, posts=[post], now=now, links=links)[0]
 
 
+# Core rows (the same attributes, no ORM objects), built once: every new incident with
+# stakeholder channels reads them.
+_SELECT_CHANNELS = sa.select(ChannelDestination.__table__).where(
+    ChannelDestination.__table__.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
 def plan_channel_posts_many(
     session: Session, *, posts: Sequence[ChannelPosts], now: datetime, links: LinkConfig
 ) -> list[list[Any]]:
@@ -459,10 +469,8 @@ def plan_channel_posts_many(
     wanted = sorted({channel_id for post in posts for channel_id in post.channel_ids})
     if not wanted:
         return [[] for _post in posts]
-    table = ChannelDestination.__table__  # Core rows: the same attributes, no ORM objects
     channels = {
-        channel.id: channel
-        for channel in session.execute(sa.select(table).where(table.c.id.in_(wanted)))
+        channel.id: channel for channel in session.execute(_SELECT_CHANNELS, {"ids": wanted})
     }
     base = links.base_url.rstrip("/")
     messages: list[dict[str, Any]] = []

@@ -178,18 +178,25 @@ def record_change_event(
     return event
 
 
-def service_for_key(session: Session, *, key: str) -> Service:
-    """The service an inbound integration key sends to; NotFound for unknown or revoked keys.
+_SERVICES, _KEYS = Service.__table__, IntegrationKey.__table__
+# Built once: every inbound request looks its key up, and building the statement would cost
+# more than running it.
+_SERVICE_FOR_KEY = (
+    sa.select(_SERVICES)
+    .join(_KEYS, _KEYS.c.service_id == _SERVICES.c.id)
+    .where(_KEYS.c.key == sa.bindparam("key"), _KEYS.c.revoked_at.is_(None))
+)
+
+
+def service_for_key(session: Session, *, key: str) -> sa.Row[Any]:
+    """The service an inbound integration key sends to (its columns, read-only); NotFound for
+    unknown or revoked keys.
 
     Every key works on every inbound endpoint: its type records what it was made for.
     """
     if "\x00" in key or len(key) > 64:
         raise NotFound("unknown or revoked integration key", field="key")
-    service = session.scalar(
-        sa.select(Service)
-        .join(IntegrationKey, IntegrationKey.service_id == Service.id)
-        .where(IntegrationKey.key == key, IntegrationKey.revoked_at.is_(None))
-    )
+    service = session.execute(_SERVICE_FOR_KEY, {"key": key}).first()
     if service is None:
         raise NotFound("unknown or revoked integration key", field="key")
     return service
