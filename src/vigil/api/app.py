@@ -129,7 +129,12 @@ def create_app(
     app.state.command = command_settings
     app.state.wake = lambda: None
     # Inbound alerts are committed in groups by one writer thread (see integrations/writer.py).
-    app.state.ingest = IngestWriter(db, clock, command_settings, on_paging=lambda: app.state.wake())
+    # On PostgreSQL the commit that starts paging also NOTIFYs every worker, this process's
+    # own included; waking it through the pipe as well would only run a second, empty cycle.
+    postgres = is_postgres(db.engine)
+    app.state.ingest = IngestWriter(
+        db, clock, command_settings, on_paging=lambda: None if postgres else app.state.wake()
+    )
     install_error_handlers(app)
     for module in (
         health,

@@ -328,10 +328,12 @@ class Engine:
         with self._sent_lock:
             if outcome is not None:
                 self._sent.append(outcome)
+            was_full = self._in_flight >= self.config.send_batch
             self._in_flight -= 1
             self._sent_lock.notify_all()
         self._record_wake.set()
-        self._send_wake.set()  # room in the pool: the sender may claim more
+        if was_full:
+            self._send_wake.set()  # room in the pool again: the sender may claim more
 
     def _send_forever(self, interval: float, stop: threading.Event) -> None:
         """Claim what falls due outside an escalation step (retries, lapsed claims, pages beyond

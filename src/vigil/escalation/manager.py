@@ -55,14 +55,12 @@ class TargetResolver:
 
     def names(self) -> dict[int, str]:
         if self._names is None:
-            self._names = dict(self.session.execute(sa.select(User.id, User.name)).tuples().all())
+            self._names = dict(self.session.execute(_USER_NAMES).tuples().all())
         return self._names
 
     def schedule_names(self) -> dict[int, str]:
         if self._schedule_names is None:
-            self._schedule_names = dict(
-                self.session.execute(sa.select(Schedule.id, Schedule.name)).tuples().all()
-            )
+            self._schedule_names = dict(self.session.execute(_SCHEDULE_NAMES).tuples().all())
         return self._schedule_names
 
     def on_call(self, schedule_id: int, at: datetime) -> int | None:
@@ -128,20 +126,25 @@ def _plan(
         batch.posts.append(notify.ChannelPosts(page, reached.channel_ids, prefix, level, kind))
 
 
+# Built once: the engine looks for due steps on every wake-up.
+_DUE = (
+    sa.select(IncidentEscalation)
+    .where(
+        IncidentEscalation.state.in_([EscalationState.ACTIVE, EscalationState.WAITING]),
+        IncidentEscalation.next_at <= sa.bindparam("now"),
+    )
+    .order_by(IncidentEscalation.next_at)
+    .limit(BATCH)
+)
+_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True)
+_USER_NAMES = sa.select(User.id, User.name)
+_SCHEDULE_NAMES = sa.select(Schedule.id, Schedule.name)
+
+
 def run_escalations(session: Session, *, now: datetime, links: LinkConfig) -> int:
     """Fire every due level once; returns how many fired."""
-    query = (
-        sa.select(IncidentEscalation)
-        .where(
-            IncidentEscalation.state.in_([EscalationState.ACTIVE, EscalationState.WAITING]),
-            IncidentEscalation.next_at <= now,
-        )
-        .order_by(IncidentEscalation.next_at)
-        .limit(BATCH)
-    )
-    if is_postgres(session):
-        query = query.with_for_update(skip_locked=True)
-    due = list(session.scalars(query))
+    query = _DUE_SKIP_LOCKED if is_postgres(session) else _DUE
+    due = list(session.scalars(query, {"now": now}))
     if not due:
         return 0
     resolver = TargetResolver(session, now)

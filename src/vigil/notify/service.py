@@ -380,6 +380,19 @@ class ChannelPosts:
     kind: str = "update"
 
 
+# Built once: every escalation step reads its people's rules.
+_SELECT_RULES = (
+    sa.select(NotificationRule, ContactMethod)
+    .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
+    .where(
+        NotificationRule.user_id.in_(sa.bindparam("users", expanding=True)),
+        NotificationRule.urgency.in_(sa.bindparam("urgencies", expanding=True)),
+        ContactMethod.verified_at.is_not(None),
+    )
+    .order_by(NotificationRule.delay_minutes, NotificationRule.id)
+)
+
+
 def plan_pages_many(
     session: Session, *, plans: Sequence[PagePlan], now: datetime, links: LinkConfig
 ) -> list[dict[int, int]]:
@@ -388,16 +401,8 @@ def plan_pages_many(
     users = sorted({user for plan in plans for user in plan.user_ids})
     rules_of: dict[tuple[int, str], list[tuple[NotificationRule, ContactMethod]]] = {}
     if users:
-        rows = session.execute(
-            sa.select(NotificationRule, ContactMethod)
-            .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
-            .where(
-                NotificationRule.user_id.in_(users),
-                NotificationRule.urgency.in_(sorted({plan.urgency for plan in plans})),
-                ContactMethod.verified_at.is_not(None),
-            )
-            .order_by(NotificationRule.delay_minutes, NotificationRule.id)
-        ).all()
+        urgencies = sorted({plan.urgency for plan in plans})
+        rows = session.execute(_SELECT_RULES, {"users": users, "urgencies": urgencies}).all()
         for rule, method in rows:
             rules_of.setdefault((rule.user_id, rule.urgency), []).append((rule, method))
     messages: list[dict[str, Any]] = []
@@ -556,6 +561,45 @@ class Claimed:
     claimed_until: datetime
 
 
+def _claim_statement(*, skip_locked: bool) -> sa.Update:
+    """One statement claims and reads the due messages (no load-then-update round trip, no ORM
+    objects); built once per database kind, since the sender runs it all the time."""
+    table = Notification.__table__
+    now = sa.bindparam("now")
+    due = (
+        sa.select(table.c.id)
+        .where(
+            table.c.status == MessageStatus.PENDING,
+            table.c.send_at <= now,
+            sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now),
+        )
+        .order_by(table.c.send_at, table.c.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        table.update()
+        .where(table.c.id.in_(due.scalar_subquery()))
+        .values(claimed_until=sa.bindparam("claimed_until"), claimed_by=sa.bindparam("holder"))
+        .returning(
+            table.c.id,
+            table.c.channel_kind,
+            table.c.address,
+            table.c.secret,
+            table.c.idempotency_key,
+            table.c.kind,
+            table.c.content,
+            table.c.attempts,
+            table.c.send_at,
+        )
+    )
+
+
+_CLAIM = _claim_statement(skip_locked=False)
+_CLAIM_SKIP_LOCKED = _claim_statement(skip_locked=True)
+
+
 def claim_due(
     session: Session,
     *,
@@ -568,37 +612,10 @@ def claim_due(
 
     PostgreSQL workers skip rows others have locked, so many senders share the work.
     """
-    table = Notification.__table__
-    due = (
-        sa.select(table.c.id)
-        .where(
-            table.c.status == MessageStatus.PENDING,
-            table.c.send_at <= now,
-            sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until <= now),
-        )
-        .order_by(table.c.send_at, table.c.id)
-        .limit(limit)
-    )
-    if is_postgres(session):
-        due = due.with_for_update(skip_locked=True)
     claimed_until = now + claim_for
-    # One statement claims and reads them (no load-then-update round trip, no ORM objects).
-    rows = session.execute(
-        table.update()
-        .where(table.c.id.in_(due.scalar_subquery()))
-        .values(claimed_until=claimed_until, claimed_by=holder)
-        .returning(
-            table.c.id,
-            table.c.channel_kind,
-            table.c.address,
-            table.c.secret,
-            table.c.idempotency_key,
-            table.c.kind,
-            table.c.content,
-            table.c.attempts,
-            table.c.send_at,
-        )
-    ).all()
+    statement = _CLAIM_SKIP_LOCKED if is_postgres(session) else _CLAIM
+    parameters = {"now": now, "limit": limit, "claimed_until": claimed_until, "holder": holder}
+    rows = session.execute(statement, parameters).all()
     claimed = []
     for row in sorted(rows, key=lambda r: (r.send_at, r.id)):
         content = row.content
@@ -680,6 +697,16 @@ _RECORDED = (
 )
 
 
+_SELECT_DELIVERIES = sa.select(
+    *[Notification.__table__.c[name] for name in _DELIVERY_COLUMNS]
+).where(Notification.__table__.c.id.in_(sa.bindparam("ids", expanding=True)))
+_UPDATE_DELIVERIES = (
+    Notification.__table__.update()
+    .where(Notification.__table__.c.id == sa.bindparam("_id"))
+    .values({name: sa.bindparam(name) for name in _RECORDED})
+)
+
+
 def record_results(
     session: Session,
     *,
@@ -691,13 +718,10 @@ def record_results(
     incident's timeline. Returns each message's new status. The sender records every send that
     finished meanwhile in one call (one read, one executemany update, one timeline insert), so a
     burst of pages is not a transaction per page."""
-    table = Notification.__table__
     ids = sorted({claimed.id for claimed, _ in outcomes})
     rows = {
         row.id: _Delivery(**row._mapping)
-        for row in session.execute(
-            sa.select(*[table.c[name] for name in _DELIVERY_COLUMNS]).where(table.c.id.in_(ids))
-        )
+        for row in session.execute(_SELECT_DELIVERIES, {"ids": ids})
     }
     statuses: list[str] = []
     changed: list[_Delivery] = []
@@ -715,9 +739,7 @@ def record_results(
         changed.append(row)
     if changed:
         session.execute(
-            table.update()
-            .where(table.c.id == sa.bindparam("_id"))
-            .values({name: sa.bindparam(name) for name in _RECORDED}),
+            _UPDATE_DELIVERIES,
             [
                 {"_id": row.id, **{name: getattr(row, name) for name in _RECORDED}}
                 for row in changed
@@ -762,13 +784,20 @@ _HOW = {
 }
 
 
+_NAME_QUERIES: dict[str, sa.Select[Any]] = {}
+
+
 def _names(session: Session, table: sa.Table, ids: set[int | None]) -> dict[int, str]:
     """`id → name` for the given ids of a table with a `name` column, in one query."""
     wanted = sorted(i for i in ids if i is not None)
     if not wanted:
         return {}
-    query = sa.select(table.c.id, table.c.name).where(table.c.id.in_(wanted))
-    return dict(session.execute(query).tuples().all())
+    query = _NAME_QUERIES.get(table.name)
+    if query is None:
+        query = _NAME_QUERIES[table.name] = sa.select(table.c.id, table.c.name).where(
+            table.c.id.in_(sa.bindparam("ids", expanding=True))
+        )
+    return dict(session.execute(query, {"ids": wanted}).tuples().all())
 
 
 def _record_attempts(session: Session, rows: list[_Delivery], now: datetime) -> None:

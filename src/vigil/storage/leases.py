@@ -19,6 +19,25 @@ class Lease(Base):
     version: Mapped[int] = mapped_column(default=0)
 
 
+_LEASES = Lease.__table__
+# Core (leases are never loaded as objects), built once: every engine step takes its lease.
+_TAKE = (
+    _LEASES.update()
+    .where(
+        _LEASES.c.name == sa.bindparam("lease"),
+        sa.or_(
+            _LEASES.c.holder == sa.bindparam("taker"),
+            _LEASES.c.expires_at <= sa.bindparam("now"),
+        ),
+    )
+    .values(
+        holder=sa.bindparam("taker"),
+        expires_at=sa.bindparam("expires_at"),
+        version=_LEASES.c.version + 1,
+    )
+)
+
+
 def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
     """Take or renew the lease if it is free, expired or already ours; True when we hold it.
 
@@ -26,14 +45,8 @@ def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now
     win: the row version moves on every change.
     """
     expires_at = now + ttl
-    table = Lease.__table__  # Core: leases are never loaded as objects, so skip the ORM's sync
     updated = session.execute(
-        table.update()
-        .where(
-            table.c.name == name,
-            sa.or_(table.c.holder == holder, table.c.expires_at <= now),
-        )
-        .values(holder=holder, expires_at=expires_at, version=table.c.version + 1)
+        _TAKE, {"lease": name, "taker": holder, "now": now, "expires_at": expires_at}
     ).rowcount
     if updated:
         return True
