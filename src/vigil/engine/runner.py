@@ -40,7 +40,7 @@ from vigil.notify.channels import ChannelSet, SendResult
 from vigil.notify.models import MessageStatus, Notification
 from vigil.notify.service import Claimed
 from vigil.storage import leases
-from vigil.storage.db import Database
+from vigil.storage.db import Database, is_postgres
 
 log = logging.getLogger("vigil.engine")
 
@@ -50,6 +50,10 @@ SENT = Counter("vigil_notifications_total", "Notification attempts by result", [
 KEEP_MESSAGES = timedelta(days=90)
 HOUSEKEEPING = timedelta(seconds=5)
 EXPIRY = timedelta(seconds=1)
+# After losing a module's lease to another worker, try again at most this often: every
+# wake-up reaches every worker (NOTIFY), and a lease the holder keeps renewing would only be
+# refused again. Short, so a worker that stops and hands its leases back is replaced at once.
+LOST_LEASE_RETRY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +65,11 @@ class Module:
     timeout: timedelta = timedelta(seconds=30)
     # Housekeeping runs at most this often, not on every wake-up; None: every cycle.
     every: timedelta | None = None
-    # A read-only look for due work: when it finds none the module's write transaction (and its
-    # lease update) is skipped. Most wake-ups find nothing, and on SQLite every write transaction
-    # waits its turn for the one write lock.
-    due: Callable[[Session, datetime], bool] | None = None
+    # When the module next has work (a one-column query, run outside any transaction): when
+    # nothing is due, the module's write transaction (and its lease update) is skipped. Most
+    # wake-ups find nothing, and on SQLite every write transaction waits its turn for the one
+    # write lock.
+    next_due: sa.Select[tuple[datetime | None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,17 +116,12 @@ def default_modules(config: EngineConfig) -> list[Module]:
         Module(
             "escalation",
             lambda s, now: run_escalations(s, now=now, links=config.command.links),
-            due=_escalation_due,
+            next_due=_NEXT_STEP,
         ),
         Module("ack_timeouts", lambda s, now: ack_timeouts(s, now=now), every=HOUSEKEEPING),
         Module("audit", lambda s, now: audit(s, now=now), every=HOUSEKEEPING),
         Module("cleanup", lambda s, now: cleanup(s, now=now), every=timedelta(minutes=10)),
     ]
-
-
-def _escalation_due(session: Session, now: datetime) -> bool:
-    soonest = session.scalar(_NEXT_STEP)
-    return soonest is not None and ensure_utc(soonest) <= now
 
 
 @dataclass
@@ -159,6 +159,14 @@ class Engine:
         self._sent_lock = threading.Condition()
         self._record_wake = threading.Event()
         self._last_run: dict[str, datetime] = {}
+        self._lost_until: dict[str, datetime] = {}
+        # On PostgreSQL a wake-up is a NOTIFY sent by the commit that made work due, so the
+        # cycle it starts goes straight to the work: a look first would be one more round trip,
+        # and the module's own query finds the same rows. (On SQLite the look keeps idle
+        # wake-ups away from the one write lock.)
+        self._trust_wakes = is_postgres(db.engine)
+        self._woken = False
+        self._held_until: dict[str, datetime] = {}
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
     def wake(self) -> None:
@@ -187,27 +195,36 @@ class Engine:
         last = self._last_run.get(module.name)
         if module.every is not None and last is not None and now - last < module.every:
             return
+        if now < self._lost_until.get(module.name, now):
+            result.skipped.append(module.name)
+            return
         self._last_run[module.name] = now
         started = time.monotonic()
         claimed: list[Claimed] = []
         try:
-            if module.due is not None:
-                with self.db.read_session() as session:
-                    if not module.due(session, now):
-                        result.ran[module.name] = 0
-                        return
+            if module.next_due is not None and not (self._woken and self._trust_wakes):
+                soonest = self.db.peek(module.next_due)
+                if soonest is None or ensure_utc(soonest) > now:
+                    result.ran[module.name] = 0
+                    return
+            renewed: datetime | None = None
             with self.db.unit_of_work() as session:
                 now = self.clock.now()
-                if not leases.try_acquire(
-                    session, name=module.name, holder=self.holder, ttl=module.timeout, now=now
-                ):
-                    result.skipped.append(module.name)
-                    return
+                if self._must_renew(module, now):
+                    if not leases.try_acquire(
+                        session, name=module.name, holder=self.holder, ttl=module.timeout, now=now
+                    ):
+                        self._lost_until[module.name] = now + LOST_LEASE_RETRY
+                        result.skipped.append(module.name)
+                        return
+                    renewed = now + module.timeout
                 result.ran[module.name] = module.run(session, now)
                 if module.name == "escalation" and result.ran[module.name]:
                     # Claim the pages just planned in the same transaction: the sender gets
                     # them without a transaction (and a turn at SQLite's write lock) of its own.
                     claimed = self._claim(session, now)
+            if renewed is not None:  # committed: the lease is ours until then
+                self._held_until[module.name] = renewed
             if self._streaming:
                 self._dispatch(claimed)
             else:
@@ -219,6 +236,12 @@ class Engine:
             log.exception("engine module %s failed", module.name)
         finally:
             CYCLE_SECONDS.labels(module.name).observe(time.monotonic() - started)
+
+    def _must_renew(self, module: Module, now: datetime) -> bool:
+        """A lease this worker took (and committed) holds until its expiry, so it is renewed only
+        once half of it has passed: an update (a round trip, a write) saved on most cycles."""
+        held_until = self._held_until.get(module.name)
+        return held_until is None or now >= held_until - module.timeout / 2
 
     def _run_sender(self, result: CycleResult) -> None:
         started = time.monotonic()
@@ -302,10 +325,11 @@ class Engine:
         recorder.start()
         try:
             while not stop.is_set():
+                self._woken = self._wake.is_set()
                 self._wake.clear()
                 self.run_cycle(send=False)
                 if not self._wake.is_set():  # woken meanwhile: go again without asking
-                    self._wake.wait(self._seconds_until(_NEXT_STEP, interval))
+                    self._wake.wait(self._seconds_until_next_step(interval))
         finally:
             self._send_wake.set()
             sender.join(timeout=30)
@@ -392,11 +416,21 @@ class Engine:
                 if stop.is_set() and not self._sent and self._in_flight == 0:
                     return
 
+    def _seconds_until_next_step(self, interval: float) -> float:
+        """While another worker holds the escalation lease, its due steps are not ours to fire:
+        wait for the next try rather than spin on a step that stays due until the holder fires
+        it."""
+        lost_until = self._lost_until.get("escalation")
+        if lost_until is not None:
+            wait = (lost_until - self.clock.now()).total_seconds()
+            if wait > 0:
+                return min(interval, wait)
+        return self._seconds_until(_NEXT_STEP, interval)
+
     def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
         """How long nothing is due (the earliest escalation step, or message), capped."""
         try:
-            with self.db.read_session() as session:
-                soonest = session.scalar(query)
+            soonest = self.db.peek(query)
         except Exception:  # the database is away: poll at the normal pace
             return interval
         if soonest is None:
@@ -410,6 +444,7 @@ class Engine:
             with self.db.unit_of_work() as session:
                 for module in self.modules:
                     leases.release(session, name=module.name, holder=self.holder)
+            self._held_until.clear()
         except Exception:  # shutting down: the leases expire on their own anyway
             log.warning("could not release leases", exc_info=True)
 

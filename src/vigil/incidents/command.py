@@ -180,13 +180,24 @@ _SET_WAR_ROOM = (
 
 
 def on_opened(
-    session: Session, *, incident_ids: Sequence[int], now: datetime, config: CommandConfig
+    session: Session,
+    *,
+    incident_ids: Sequence[int],
+    now: datetime,
+    config: CommandConfig,
+    known: Sequence[paging.OpenedIncident] | None = None,
 ) -> None:
     """For incidents opened by alerts (ingest already set when impact began): war room,
-    response plans and stakeholders as for a declared incident, in a few set-based statements."""
+    response plans and stakeholders as for a declared incident, in a few set-based statements.
+    `known` saves reading back incidents the caller has just written."""
     if not incident_ids:
         return
-    opened = session.execute(_SELECT_OPENED, {"ids": sorted(incident_ids)}).all()
+    opened: Sequence[Any]
+    if known is not None:
+        wanted = set(incident_ids)
+        opened = sorted((o for o in known if o.id in wanted), key=lambda o: o.id)
+    else:
+        opened = session.execute(_SELECT_OPENED, {"ids": sorted(incident_ids)}).all()
     war_rooms = {row.id: _war_room(config, row.id) for row in opened}  # the id is the number
     if config.war_room_template:
         session.execute(
@@ -194,7 +205,12 @@ def on_opened(
         )
     comms.apply_plans(session, incidents=opened, now=now)
     comms.notify_stakeholders_of_opened(
-        session, incidents=opened, war_rooms=war_rooms, now=now, config=config
+        session,
+        incidents=opened,
+        war_rooms=war_rooms,
+        now=now,
+        config=config,
+        service_names={o.service_id: o.service_name for o in known or ()},
     )
 
 

@@ -77,9 +77,11 @@ def notify_stakeholders_of_opened(
     war_rooms: dict[int, str | None],
     now: datetime,
     config: CommandConfig,
+    service_names: dict[int, str] | None = None,
 ) -> None:
     """`notify_stakeholders` for a batch of incidents alerts just opened, in three statements
-    whatever the batch size. A brand-new incident has no followers yet, so only channels."""
+    whatever the batch size (fewer when the caller knows the services' names). A brand-new
+    incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
     for rule in session.execute(_SELECT_DECLARED_RULES):
         if "declared" in rule.events:
@@ -87,8 +89,10 @@ def notify_stakeholders_of_opened(
     told = [row for row in incidents if row.severity in channels_by_severity]
     if not told:
         return
-    service_ids = sorted({row.service_id for row in told if row.service_id is not None})
-    names = dict(session.execute(_SELECT_SERVICE_NAMES, {"ids": service_ids}).tuples().all())
+    names = dict(service_names or {})
+    service_ids = sorted({row.service_id for row in told if row.service_id not in names})
+    if service_ids:
+        names.update(session.execute(_SELECT_SERVICE_NAMES, {"ids": service_ids}).tuples().all())
     stamp = int(now.timestamp() * 1000)
     posts = [
         notify.ChannelPosts(

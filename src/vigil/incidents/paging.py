@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -63,14 +65,40 @@ _SELECT_PAGING_CONTEXT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class OpenedIncident:
+    """A new incident as its opener wrote it, so paging and incident command need not read it
+    back (the columns of `_SELECT_PAGING_CONTEXT`)."""
+
+    id: int
+    title: str
+    severity: str
+    urgency: str
+    service_id: int
+    service_name: str
+    support_hours: Any
+    escalation_policy_id: int | None
+
+
 def start_paging(
-    session: Session, *, incident_ids: Sequence[int], now: datetime, links: LinkConfig
+    session: Session,
+    *,
+    incident_ids: Sequence[int],
+    now: datetime,
+    links: LinkConfig,
+    opened: Sequence[OpenedIncident] | None = None,
 ) -> bool:
     """Pin each new incident to its service's escalation policy and tell management of SEV1/2;
-    True when any escalation started (so the worker has work)."""
+    True when any escalation started (so the worker has work). `opened` saves reading back
+    incidents the caller has just written."""
     if not incident_ids:
         return False
-    rows = session.execute(_SELECT_PAGING_CONTEXT, {"ids": sorted(incident_ids)}).all()
+    rows: Sequence[Any]
+    if opened is not None:
+        wanted = set(incident_ids)
+        rows = [o for o in opened if o.id in wanted and o.escalation_policy_id is not None]
+    else:
+        rows = session.execute(_SELECT_PAGING_CONTEXT, {"ids": sorted(incident_ids)}).all()
     by_policy: dict[int, list[IncidentContext]] = {}
     for row in rows:
         by_policy.setdefault(row.escalation_policy_id, []).append(

@@ -151,6 +151,8 @@ class IngestResult:
     incidents_opened: list[int] = field(default_factory=list)
     incidents_resolved: list[int] = field(default_factory=list)
     paging_started: bool = False
+    # The new incidents as written, for paging and incident command (not read back).
+    opened: list[paging.OpenedIncident] = field(default_factory=list)
 
 
 def ingest(
@@ -312,9 +314,11 @@ def _page(
     resolved = set(result.incidents_resolved)
     opened = [i for i in result.incidents_opened if i not in resolved]
     incident_command.on_opened(
-        session, incident_ids=result.incidents_opened, now=now, config=command
+        session, incident_ids=result.incidents_opened, now=now, config=command, known=result.opened
     )
-    result.paging_started = paging.start_paging(session, incident_ids=opened, now=now, links=links)
+    result.paging_started = paging.start_paging(
+        session, incident_ids=opened, now=now, links=links, opened=result.opened
+    )
     for incident_id, previous in raised.items():
         incident = session.get(Incident, incident_id)
         if incident is not None and incident_id not in result.incidents_opened:
@@ -470,6 +474,18 @@ def _attach_to_incidents(
                 incident_id, row["severity"], severity_set_by_user=False, new=True
             )
             result.incidents_opened.append(incident_id)
+            result.opened.append(
+                paging.OpenedIncident(
+                    id=incident_id,
+                    title=row["title"],
+                    severity=row["severity"],
+                    urgency=row["urgency"],
+                    service_id=service.id,
+                    service_name=service.name,
+                    support_hours=service.support_hours,
+                    escalation_policy_id=service.escalation_policy_id,
+                )
+            )
             if opener.group_key is not None:
                 by_group[opener.group_key] = incident_id
     for state in new_states:

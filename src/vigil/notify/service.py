@@ -380,16 +380,25 @@ class ChannelPosts:
     kind: str = "update"
 
 
-# Built once: every escalation step reads its people's rules.
+# Built once, Core columns: every escalation step reads its people's rules.
+_RULES, _METHODS = NotificationRule.__table__, ContactMethod.__table__
 _SELECT_RULES = (
-    sa.select(NotificationRule, ContactMethod)
-    .join(ContactMethod, ContactMethod.id == NotificationRule.contact_method_id)
-    .where(
-        NotificationRule.user_id.in_(sa.bindparam("users", expanding=True)),
-        NotificationRule.urgency.in_(sa.bindparam("urgencies", expanding=True)),
-        ContactMethod.verified_at.is_not(None),
+    sa.select(
+        _RULES.c.id.label("rule_id"),
+        _RULES.c.user_id,
+        _RULES.c.urgency,
+        _RULES.c.delay_minutes,
+        _METHODS.c.id.label("method_id"),
+        _METHODS.c.kind,
+        _METHODS.c.address,
     )
-    .order_by(NotificationRule.delay_minutes, NotificationRule.id)
+    .join(_METHODS, _METHODS.c.id == _RULES.c.contact_method_id)
+    .where(
+        _RULES.c.user_id.in_(sa.bindparam("users", expanding=True)),
+        _RULES.c.urgency.in_(sa.bindparam("urgencies", expanding=True)),
+        _METHODS.c.verified_at.is_not(None),
+    )
+    .order_by(_RULES.c.delay_minutes, _RULES.c.id)
 )
 
 
@@ -399,19 +408,19 @@ def plan_pages_many(
     """`plan_pages` for many steps at once (an engine cycle firing hundreds of escalations):
     one query for everyone's rules and one insert, whatever the number of steps."""
     users = sorted({user for plan in plans for user in plan.user_ids})
-    rules_of: dict[tuple[int, str], list[tuple[NotificationRule, ContactMethod]]] = {}
+    rules_of: dict[tuple[int, str], list[Any]] = {}
     if users:
         urgencies = sorted({plan.urgency for plan in plans})
         rows = session.execute(_SELECT_RULES, {"users": users, "urgencies": urgencies}).all()
-        for rule, method in rows:
-            rules_of.setdefault((rule.user_id, rule.urgency), []).append((rule, method))
+        for rule in rows:
+            rules_of.setdefault((rule.user_id, rule.urgency), []).append(rule)
     messages: list[dict[str, Any]] = []
     counts: list[dict[int, int]] = []
     for plan in plans:
         planned: dict[int, int] = dict.fromkeys(sorted(set(plan.user_ids)), 0)
         counts.append(planned)
         for user in planned:
-            for rule, method in rules_of.get((user, plan.urgency), []):
+            for rule in rules_of.get((user, plan.urgency), []):
                 content = plan.page.as_content(
                     action_links(
                         links.base_url,
@@ -423,16 +432,16 @@ def plan_pages_many(
                 )
                 messages.append(
                     _message(
-                        key=f"{plan.key_prefix}-u{user}-r{rule.id}",
+                        key=f"{plan.key_prefix}-u{user}-r{rule.rule_id}",
                         kind=plan.kind,
-                        channel_kind=CHANNEL_OF[method.kind],
-                        address=method.address,
+                        channel_kind=CHANNEL_OF[rule.kind],
+                        address=rule.address,
                         content=content,
                         now=now,
                         send_at=now + timedelta(minutes=rule.delay_minutes),
                         incident_id=plan.page.incident_id,
                         user_id=user,
-                        contact_method_id=method.id,
+                        contact_method_id=rule.method_id,
                         urgency=plan.urgency,
                         level=plan.level,
                     )

@@ -182,6 +182,7 @@ class Database:
         serialise = engine.dialect.name == "sqlite" or bind is not None
         self._lock_path = _lock_file(engine) if bind is None else None
         self._checkpointer: Checkpointer | None = None
+        self._autocommit: sa.Engine | None = None
         self._write_lock: FairLock | contextlib.nullcontext[None] = (
             FairLock(self._lock_path) if serialise else contextlib.nullcontext()
         )
@@ -192,6 +193,8 @@ class Database:
             self._write = self._read
             return
         self._read = sessionmaker(engine, expire_on_commit=False)
+        if engine.dialect.name == "postgresql":
+            self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write = sessionmaker(
             engine.execution_options(**{SQLITE_IMMEDIATE: True}), expire_on_commit=False
         )
@@ -199,6 +202,16 @@ class Database:
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
         return cls(make_engine(url, pool_size=pool_size))
+
+    def peek(self, query: sa.Select[Any]) -> Any:
+        """The first column of the first row of one read, outside any transaction: on
+        PostgreSQL a read session would cost a second round trip for its ROLLBACK, and the
+        engine asks "when is the next thing due?" on every wake-up."""
+        if self._autocommit is None:
+            with self.read_session() as session:
+                return session.scalar(query)
+        with self._autocommit.connect() as connection:
+            return connection.scalar(query)
 
     def read_session(self) -> Session:
         return self._read()

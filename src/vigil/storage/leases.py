@@ -37,6 +37,8 @@ _TAKE = (
     )
 )
 
+_EXISTS = sa.select(_LEASES.c.name).where(_LEASES.c.name == sa.bindparam("lease"))
+
 
 def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
     """Take or renew the lease if it is free, expired or already ours; True when we hold it.
@@ -50,7 +52,7 @@ def try_acquire(session: Session, *, name: str, holder: str, ttl: timedelta, now
     ).rowcount
     if updated:
         return True
-    exists = session.execute(sa.select(Lease.name).where(Lease.name == name)).first()
+    exists = session.execute(_EXISTS, {"lease": name}).first()
     if exists:
         return False
     try:
