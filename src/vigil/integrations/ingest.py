@@ -87,11 +87,12 @@ _SELECT_SEVERITIES = sa.select(
 ).where(_INCIDENTS.c.id.in_(_IDS))
 _INSERT_EVENTS = sa.insert(IncidentEvent.__table__)
 _INSERT_RETURNING = {
-    # PostgreSQL needs SQLAlchemy's ordered RETURNING; see _insert_returning_ids.
-    (table.name, ordered): sa.insert(table).returning(table.c.id, sort_by_parameter_order=ordered)
-    for table in (_ALERTS, _INCIDENTS)
-    for ordered in (True, False)
+    table.name: sa.insert(table).returning(table.c.id) for table in (_ALERTS, _INCIDENTS)
 }
+_INSERT = {table.name: sa.insert(table) for table in (_ALERTS, _INCIDENTS)}
+_NEXT_IDS = sa.text(
+    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
+).columns(sa.column("nextval", sa.BigInteger))
 _RAISE_SEVERITIES = (
     _INCIDENTS.update()
     .where(_INCIDENTS.c.id == sa.bindparam("_id"))
@@ -329,16 +330,25 @@ def _page(
 
 
 def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert many rows in one statement and return their ids in the rows' order.
+    """Insert many rows and return their ids in the rows' order.
 
-    PostgreSQL needs SQLAlchemy's ordered RETURNING. On SQLite that would cost one INSERT per row;
-    there, inside the write lock our transaction holds, new rowids ascend in insert order, so
-    sorting the returned ids gives the same answer from a single batched statement.
+    One row: a plain INSERT … RETURNING. On SQLite, inside the write lock our transaction holds,
+    new rowids ascend in insert order, so sorting the ids a batched INSERT returns gives the
+    answer from a single statement. On PostgreSQL the ids are taken from the table's sequence
+    first and the rows inserted with them: SQLAlchemy's ordered multi-row RETURNING builds one
+    statement with a placeholder per value, which psycopg re-parses on every call (statements
+    over 4 KB are not cached), about 30 ms for 100 alerts.
     """
-    if is_postgres(session):
-        statement = _INSERT_RETURNING[model.__tablename__, True]
-        return list(session.execute(statement, rows).scalars())
-    return sorted(session.execute(_INSERT_RETURNING[model.__tablename__, False], rows).scalars())
+    table = model.__tablename__
+    if len(rows) == 1:
+        return [session.execute(_INSERT_RETURNING[table], rows[0]).scalar_one()]
+    if not is_postgres(session):
+        return sorted(session.execute(_INSERT_RETURNING[table], rows).scalars())
+    ids = list(session.execute(_NEXT_IDS, {"table": table, "count": len(rows)}).scalars())
+    for row, row_id in zip(rows, ids, strict=True):
+        row["id"] = row_id
+    session.execute(_INSERT[table], rows)  # psycopg's pipelined executemany: one round trip
+    return ids
 
 
 def _lock_service(session: Session, service_id: int) -> None:
