@@ -170,9 +170,10 @@ class Engine:
         self._pool = ThreadPoolExecutor(config.send_threads, thread_name_prefix="vigil-send")
 
     def wake(self) -> None:
-        """Run the next cycle now instead of at the end of the interval (new work arrived)."""
+        """Run the next cycle now instead of at the end of the interval (new work arrived). The
+        sender looks once that cycle is over: the cycle's escalation step claims due messages
+        itself, so the two need not race for them."""
         self._wake.set()
-        self._send_wake.set()
 
     def run_cycle(self, *, send: bool = True) -> CycleResult:
         """Run every module once; one module's failure never stops the others. With `send`, the
@@ -328,6 +329,8 @@ class Engine:
                 self._woken = self._wake.is_set()
                 self._wake.clear()
                 self.run_cycle(send=False)
+                if self._woken:  # what the waking commit planned and the cycle left is due now
+                    self._send_wake.set()
                 if not self._wake.is_set():  # woken meanwhile: go again without asking
                     self._wake.wait(self._seconds_until_next_step(interval))
         finally:
