@@ -276,12 +276,12 @@ class Engine:
             if len(claimed) < self.config.send_batch:
                 return total
 
-    def _claim(self, session: Session, now: datetime) -> list[Claimed]:
+    def _claim(self, session: Session, now: datetime, limit: int | None = None) -> list[Claimed]:
         return notify.claim_due(
             session,
             now=now,
             holder=self.holder,
-            limit=self.config.send_batch,
+            limit=limit or self.config.send_batch,
             claim_for=self.config.claim_for,
         )
 
@@ -373,13 +373,7 @@ class Engine:
             if wait <= 0:
                 try:
                     with self.db.unit_of_work() as session:
-                        claimed = notify.claim_due(
-                            session,
-                            now=self.clock.now(),
-                            holder=self.holder,
-                            limit=room,
-                            claim_for=self.config.claim_for,
-                        )
+                        claimed = self._claim(session, self.clock.now(), limit=room)
                 except Exception:
                     MODULE_ERRORS.labels("send").inc()
                     log.exception("engine module send failed")
@@ -409,10 +403,11 @@ class Engine:
                 log.exception("recording sent messages failed; trying again")
                 with self._sent_lock:
                     self._sent = batch + self._sent
-                if stop.wait(1.0):
-                    with self._sent_lock:
-                        if not self._sent:
-                            return
+                # Stopping with the database away: the claims lapse, and whoever claims next
+                # re-sends under the same idempotency keys.
+                if stop.is_set():
+                    return
+                stop.wait(1.0)
                 self._record_wake.set()
                 continue
             with self._sent_lock:

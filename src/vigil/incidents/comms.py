@@ -61,9 +61,6 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
 # Built once (Core, no ORM objects): these run for every alert that opens an incident.
 _RULES = StakeholderRule.__table__
 _SELECT_DECLARED_RULES = sa.select(_RULES.c.severity, _RULES.c.channel_id, _RULES.c.events)
-_SELECT_SERVICE_NAMES = sa.select(Service.__table__.c.id, Service.__table__.c.name).where(
-    Service.__table__.c.id.in_(sa.bindparam("ids", expanding=True))
-)
 _SELECT_PLANS = sa.select(ResponsePlan.__table__).where(
     ResponsePlan.__table__.c.service_id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -90,9 +87,8 @@ def notify_stakeholders_of_opened(
     if not told:
         return
     names = dict(service_names or {})
-    service_ids = sorted({row.service_id for row in told if row.service_id not in names})
-    if service_ids:
-        names.update(session.execute(_SELECT_SERVICE_NAMES, {"ids": service_ids}).tuples().all())
+    unknown = {row.service_id for row in told if row.service_id not in names}
+    names.update(notify.names_by_id(session, Service.__table__, unknown))
     stamp = int(now.timestamp() * 1000)
     posts = [
         notify.ChannelPosts(

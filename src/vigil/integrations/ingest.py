@@ -39,7 +39,9 @@ _KEYS = sa.bindparam("keys", expanding=True)
 _IDS = sa.bindparam("ids", expanding=True)
 _SERVICE = sa.bindparam("service_id")
 _NOW = sa.bindparam("now")
-_LOCK_SERVICE = sa.select(Service.__table__.c.id).where(Service.__table__.c.id == _SERVICE)
+_LOCK_SERVICE = (
+    sa.select(Service.__table__.c.id).where(Service.__table__.c.id == _SERVICE).with_for_update()
+)
 _SELECT_FIRING = sa.select(
     _ALERTS.c.id,
     _ALERTS.c.dedup_key,
@@ -354,7 +356,7 @@ def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any
 def _lock_service(session: Session, service_id: int) -> None:
     """Serialise ingest per service so grouping decisions never race (SQLite: BEGIN IMMEDIATE)."""
     if is_postgres(session):
-        session.execute(_LOCK_SERVICE.with_for_update(), {"service_id": service_id})
+        session.execute(_LOCK_SERVICE, {"service_id": service_id})
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:

@@ -796,7 +796,7 @@ _HOW = {
 _NAME_QUERIES: dict[str, sa.Select[Any]] = {}
 
 
-def _names(session: Session, table: sa.Table, ids: set[int | None]) -> dict[int, str]:
+def names_by_id(session: Session, table: sa.Table, ids: Iterable[int | None]) -> dict[int, str]:
     """`id → name` for the given ids of a table with a `name` column, in one query."""
     wanted = sorted(i for i in ids if i is not None)
     if not wanted:
@@ -813,8 +813,8 @@ def _record_attempts(session: Session, rows: list[_Delivery], now: datetime) -> 
     """Put each delivered or failed message on its incident's timeline, in one insert."""
     if not rows:
         return
-    users = _names(session, User.__table__, {row.user_id for row in rows})
-    channels = _names(session, ChannelDestination.__table__, {row.channel_id for row in rows})
+    users = names_by_id(session, User.__table__, {row.user_id for row in rows})
+    channels = names_by_id(session, ChannelDestination.__table__, {row.channel_id for row in rows})
     events = []
     for row in rows:
         who = users.get(row.user_id or 0) or channels.get(row.channel_id or 0) or row.address
