@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from vigil.alerts.events import Action, AlertEvent
@@ -23,107 +22,58 @@ from vigil.incidents import paging
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
 from vigil.services.models import Service
-from vigil.storage.db import is_postgres
+from vigil.storage.driver import Driver, Insert, Sql, parse_sqlite_datetime
 
 # Integrations whose resolves are explicit: a late duplicate of a firing message (a retry that
 # lost the race with its own resolve) carries the resolved alert's startsAt and is dropped.
 _EXPLICIT_RESOLVE_SOURCES = {"alertmanager", "grafana"}
 _CHUNK = 500
 
-# Statements on the ingest path are built once, with bind parameters: building a statement and
-# its cache key costs more than running it (about 0.2 of 0.3 ms on a 2-core machine), and this
-# path runs for every request.
-_ALERTS = Alert.__table__
-_INCIDENTS = Incident.__table__
-_KEYS = sa.bindparam("keys", expanding=True)
-_IDS = sa.bindparam("ids", expanding=True)
-_SERVICE = sa.bindparam("service_id")
-_NOW = sa.bindparam("now")
-_LOCK_SERVICE = (
-    sa.select(Service.__table__.c.id).where(Service.__table__.c.id == _SERVICE).with_for_update()
+# The ingest path runs its statements straight on the driver (`vigil.storage.driver`): it runs
+# for every inbound request, and SQLAlchemy's execution cost more than the statements
+# themselves. Literal statuses let SQLite use the partial indexes on open alerts and incidents.
+_FIRING = AlertStatus.FIRING.value
+_RESOLVED = AlertStatus.RESOLVED.value
+_LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR UPDATE")
+_SELECT_FIRING = Sql(
+    "SELECT id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at"
+    f" FROM alerts WHERE service_id = :service_id AND status = '{_FIRING}' AND dedup_key {{keys}}"
 )
-_SELECT_FIRING = sa.select(
-    _ALERTS.c.id,
-    _ALERTS.c.dedup_key,
-    _ALERTS.c.incident_id,
-    _ALERTS.c.severity,
-    _ALERTS.c.event_count,
-    _ALERTS.c.acknowledged_at,
-    _ALERTS.c.starts_at,
-).where(
-    _ALERTS.c.service_id == _SERVICE,
-    _ALERTS.c.status == AlertStatus.FIRING,
-    _ALERTS.c.dedup_key.in_(_KEYS),
+_SELECT_RESOLVED_STARTS = Sql(
+    "SELECT dedup_key, starts_at FROM alerts"
+    f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{keys}}"
 )
-_SELECT_RESOLVED_STARTS = sa.select(_ALERTS.c.dedup_key, _ALERTS.c.starts_at).where(
-    _ALERTS.c.service_id == _SERVICE,
-    _ALERTS.c.status == AlertStatus.RESOLVED,
-    _ALERTS.c.dedup_key.in_(_KEYS),
+_SELECT_OPEN_GROUPS = Sql(
+    "SELECT id, group_key, severity, severity_set_by_user FROM incidents"
+    f" WHERE service_id = :service_id AND status != '{IncidentStatus.RESOLVED.value}'"
+    " AND group_key {keys} AND created_at >= :window_start ORDER BY created_at, id"
 )
-_SELECT_OPEN_GROUPS = (
-    sa.select(
-        _INCIDENTS.c.id,
-        _INCIDENTS.c.group_key,
-        _INCIDENTS.c.severity,
-        _INCIDENTS.c.severity_set_by_user,
-    )
-    .where(
-        _INCIDENTS.c.service_id == _SERVICE,
-        _INCIDENTS.c.status != IncidentStatus.RESOLVED,
-        _INCIDENTS.c.group_key.in_(_KEYS),
-        _INCIDENTS.c.created_at >= sa.bindparam("window_start"),
-    )
-    .order_by(_INCIDENTS.c.created_at.asc(), _INCIDENTS.c.id.asc())
+_SELECT_REFIRED = Sql(
+    "SELECT DISTINCT incident_id, dedup_key FROM alerts"
+    f" WHERE incident_id {{ids}} AND dedup_key {{keys}} AND status = '{_RESOLVED}'"
 )
-_SELECT_REFIRED = (
-    sa.select(_ALERTS.c.incident_id, _ALERTS.c.dedup_key)
-    .where(
-        _ALERTS.c.incident_id.in_(_IDS),
-        _ALERTS.c.dedup_key.in_(_KEYS),
-        _ALERTS.c.status == AlertStatus.RESOLVED,
-    )
-    .distinct()
+_SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
+_RAISE_SEVERITIES = Sql(
+    "UPDATE incidents SET severity = :severity, urgency = :urgency,"
+    " alert_count = alert_count + :added, updated_at = :now WHERE id = :_id"
 )
-_SELECT_SEVERITIES = sa.select(
-    _INCIDENTS.c.id, _INCIDENTS.c.severity, _INCIDENTS.c.severity_set_by_user
-).where(_INCIDENTS.c.id.in_(_IDS))
-_INSERT_EVENTS = sa.insert(IncidentEvent.__table__)
-_INSERT_RETURNING = {
-    table.name: sa.insert(table).returning(table.c.id) for table in (_ALERTS, _INCIDENTS)
-}
-_INSERT = {table.name: sa.insert(table) for table in (_ALERTS, _INCIDENTS)}
-_NEXT_IDS = sa.text(
-    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"
-).columns(sa.column("nextval", sa.BigInteger))
-_RAISE_SEVERITIES = (
-    _INCIDENTS.update()
-    .where(_INCIDENTS.c.id == sa.bindparam("_id"))
-    .values(
-        severity=sa.bindparam("severity"),
-        urgency=sa.bindparam("urgency"),
-        alert_count=_INCIDENTS.c.alert_count + sa.bindparam("added"),
-        updated_at=sa.bindparam("now"),
-    )
+_ACKNOWLEDGE = Sql(
+    f"UPDATE incidents SET status = '{IncidentStatus.ACKNOWLEDGED.value}',"
+    " acknowledged_at = :now, updated_at = :now"
+    f" WHERE id {{ids}} AND status = '{IncidentStatus.TRIGGERED.value}' RETURNING id"
 )
-_ACKNOWLEDGE = (
-    _INCIDENTS.update()
-    .where(_INCIDENTS.c.id.in_(_IDS), _INCIDENTS.c.status == IncidentStatus.TRIGGERED)
-    .values(status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=_NOW, updated_at=_NOW)
-    .returning(_INCIDENTS.c.id)
+_RESOLVE_WITHOUT_FIRING = Sql(
+    f"UPDATE incidents SET status = '{IncidentStatus.RESOLVED.value}',"
+    " resolved_at = :now, updated_at = :now"
+    f" WHERE id {{ids}} AND status != '{IncidentStatus.RESOLVED.value}' AND NOT EXISTS"
+    " (SELECT 1 FROM alerts WHERE alerts.incident_id = incidents.id"
+    f" AND alerts.status = '{_FIRING}') RETURNING id"
 )
-_RESOLVE_WITHOUT_FIRING = (
-    _INCIDENTS.update()
-    .where(
-        _INCIDENTS.c.id.in_(_IDS),
-        _INCIDENTS.c.status != IncidentStatus.RESOLVED,
-        ~sa.exists().where(
-            _ALERTS.c.incident_id == _INCIDENTS.c.id, _ALERTS.c.status == AlertStatus.FIRING
-        ),
-    )
-    .values(status=IncidentStatus.RESOLVED, resolved_at=_NOW, updated_at=_NOW)
-    .returning(_INCIDENTS.c.id)
-)
-_UPDATE_ALERTS: dict[tuple[str, ...], sa.Update] = {}  # one per set of changed columns
+_INSERT_ALERTS = Insert(Alert.__table__)
+_INSERT_INCIDENTS = Insert(Incident.__table__)
+_INSERT_EVENTS = Insert(IncidentEvent.__table__, with_id=False)
+_JSON_COLUMNS = {"labels", "details", "links", "raw_payload"}
+_UPDATE_ALERTS: dict[tuple[str, ...], Sql] = {}  # one per set of changed columns
 
 
 @dataclass(slots=True)
@@ -189,9 +139,10 @@ def ingest_requests(
     if not tagged:
         return results
     all_events = [event for _origin, event in tagged]
-    _lock_service(session, service.id)
-    firing = _load_firing(session, service.id, {e.dedup_key for e in all_events})
-    stale = _load_resolved_starts(session, service.id, all_events, firing)
+    driver = Driver(session)
+    _lock_service(driver, service.id)
+    firing = _load_firing(driver, service.id, {e.dedup_key for e in all_events})
+    stale = _load_resolved_starts(driver, service.id, all_events, firing)
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
@@ -265,14 +216,14 @@ def ingest_requests(
 
     new_states = [s for s in states if s.is_new]
     summary = IngestResult(dedup_keys=[])
-    incidents = _attach_to_incidents(session, service, new_states, now, summary)
+    incidents = _attach_to_incidents(driver, service, new_states, now, summary)
     for state in new_states:
         if state.acknowledged and state.incident_id is not None:
             acknowledged_incidents.add(state.incident_id)
-    _write_alerts(session, service.id, states, now, summary)
-    _record_alert_events(session, states, incidents, now)
-    raised = _raise_incident_severities(session, service, states, incidents, now)
-    acked = _acknowledge_incidents(session, acknowledged_incidents, now)
+    _write_alerts(driver, service.id, states, now, summary)
+    _record_alert_events(driver, states, incidents, now)
+    raised = _raise_incident_severities(driver, service, states, incidents, now)
+    acked = _acknowledge_incidents(driver, acknowledged_incidents, now)
     if service.auto_resolve:
         _auto_resolve(session, states, now, summary)
     _page(session, result=summary, raised=raised, acked=acked, now=now, command=command)
@@ -331,58 +282,45 @@ def _page(
     paging.stop_paging(session, incident_ids=acked, now=now, resolved=False)
 
 
-def _insert_returning_ids(session: Session, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert many rows and return their ids in the rows' order.
-
-    One row: a plain INSERT … RETURNING. On SQLite, inside the write lock our transaction holds,
-    new rowids ascend in insert order, so sorting the ids a batched INSERT returns gives the
-    answer from a single statement. On PostgreSQL the ids are taken from the table's sequence
-    first and the rows inserted with them: SQLAlchemy's ordered multi-row RETURNING builds one
-    statement with a placeholder per value, which psycopg re-parses on every call (statements
-    over 4 KB are not cached), about 30 ms for 100 alerts.
-    """
-    table = model.__tablename__
-    if len(rows) == 1:
-        return [session.execute(_INSERT_RETURNING[table], rows[0]).scalar_one()]
-    if not is_postgres(session):
-        return sorted(session.execute(_INSERT_RETURNING[table], rows).scalars())
-    ids = list(session.execute(_NEXT_IDS, {"table": table, "count": len(rows)}).scalars())
+def _insert_with_ids(driver: Driver, insert: Insert, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows under ids taken first (`Driver.next_ids`); returns them in the rows' order."""
+    ids = driver.next_ids(insert.table, len(rows))
     for row, row_id in zip(rows, ids, strict=True):
         row["id"] = row_id
-    session.execute(_INSERT[table], rows)  # psycopg's pipelined executemany: one round trip
+    driver.insert(insert, rows)
     return ids
 
 
-def _lock_service(session: Session, service_id: int) -> None:
+def _lock_service(driver: Driver, service_id: int) -> None:
     """Serialise ingest per service so grouping decisions never race (SQLite: BEGIN IMMEDIATE)."""
-    if is_postgres(session):
-        session.execute(_LOCK_SERVICE, {"service_id": service_id})
+    if driver.postgres:
+        driver.run(_LOCK_SERVICE, service_id=service_id)
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_firing(session: Session, service_id: int, keys: set[str]) -> dict[str, _AlertState]:
+def _load_firing(driver: Driver, service_id: int, keys: set[str]) -> dict[str, _AlertState]:
     found: dict[str, _AlertState] = {}
     for chunk in _chunks(sorted(keys)):
-        rows = session.execute(_SELECT_FIRING, {"service_id": service_id, "keys": chunk})
-        for row in rows:
+        rows = driver.rows(_SELECT_FIRING, service_id=service_id, keys=chunk)
+        for alert_id, dedup_key, incident_id, severity, count, acked_at, starts_at in rows:
             state = _AlertState(
-                dedup_key=row.dedup_key,
-                id=row.id,
-                incident_id=row.incident_id,
-                severity=row.severity,
-                values={"event_count": row.event_count, "starts_at": row.starts_at},
+                dedup_key=dedup_key,
+                id=alert_id,
+                incident_id=incident_id,
+                severity=severity,
+                values={"event_count": count, "starts_at": parse_sqlite_datetime(starts_at)},
             )
-            if row.acknowledged_at is not None:
-                state.values["acknowledged_at"] = row.acknowledged_at
-            found[row.dedup_key] = state
+            if acked_at is not None:
+                state.values["acknowledged_at"] = parse_sqlite_datetime(acked_at)
+            found[dedup_key] = state
     return found
 
 
 def _load_resolved_starts(
-    session: Session,
+    driver: Driver,
     service_id: int,
     events: list[AlertEvent],
     firing: dict[str, _AlertState],
@@ -399,8 +337,8 @@ def _load_resolved_starts(
         return set()
     stale: set[tuple[str, datetime | None]] = set()
     for chunk in _chunks(sorted(candidates)):
-        rows = session.execute(_SELECT_RESOLVED_STARTS, {"service_id": service_id, "keys": chunk})
-        stale.update((row.dedup_key, row.starts_at) for row in rows)
+        rows = driver.rows(_SELECT_RESOLVED_STARTS, service_id=service_id, keys=chunk)
+        stale.update((key, parse_sqlite_datetime(starts_at)) for key, starts_at in rows)
     return stale
 
 
@@ -414,7 +352,7 @@ class _IncidentState:
 
 
 def _attach_to_incidents(
-    session: Session,
+    driver: Driver,
     service: Service,
     new_states: list[_AlertState],
     now: datetime,
@@ -429,14 +367,13 @@ def _attach_to_incidents(
     if group_keys:
         window_start = now - timedelta(seconds=service.group_window_seconds)
         for chunk in _chunks(group_keys):
-            rows = session.execute(
-                _SELECT_OPEN_GROUPS,
-                {"service_id": service.id, "keys": chunk, "window_start": window_start},
+            rows = driver.rows(
+                _SELECT_OPEN_GROUPS, service_id=service.id, keys=chunk, window_start=window_start
             )
-            for row in rows:  # the newest open incident of a group wins
-                by_group[row.group_key] = row.id
-                touched[row.id] = _IncidentState(
-                    row.id, row.severity, row.severity_set_by_user, new=False
+            for incident_id, group_key, severity, set_by_user in rows:
+                by_group[group_key] = incident_id  # the newest open incident of a group wins
+                touched[incident_id] = _IncidentState(
+                    incident_id, severity, bool(set_by_user), new=False
                 )
 
     # Open one incident per group (or per alert when ungrouped) that has none.
@@ -479,7 +416,7 @@ def _attach_to_incidents(
             }
             for opener in openers
         ]
-        ids = _insert_returning_ids(session, Incident, rows)
+        ids = _insert_with_ids(driver, _INSERT_INCIDENTS, rows)
         for opener, incident_id, row in zip(openers, ids, rows, strict=True):
             opener.incident_id = incident_id
             touched[incident_id] = _IncidentState(
@@ -526,7 +463,7 @@ _UPDATABLE = (
 
 
 def _write_alerts(
-    session: Session,
+    driver: Driver,
     service_id: int,
     states: list[_AlertState],
     now: datetime,
@@ -572,28 +509,28 @@ def _write_alerts(
                 {"_id": state.id, **{name: state.values[name] for name in columns}}
             )
     if new_rows:
-        ids = _insert_returning_ids(session, Alert, new_rows)
+        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows)
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
         result.alerts_created += len(new_rows)
     for columns, params in updates.items():
         statement = _UPDATE_ALERTS.get(columns)
         if statement is None:
-            statement = _UPDATE_ALERTS[columns] = (
-                _ALERTS.update()
-                .where(_ALERTS.c.id == sa.bindparam("_id"))
-                .values({name: sa.bindparam(name) for name in columns})
+            assignments = ", ".join(f"{name} = :{name}" for name in columns)
+            statement = _UPDATE_ALERTS[columns] = Sql(
+                f"UPDATE alerts SET {assignments} WHERE id = :_id",
+                json=_JSON_COLUMNS.intersection(columns),
             )
-        session.execute(statement, params)
+        driver.run_many(statement, params)
 
 
 def _record_alert_events(
-    session: Session,
+    driver: Driver,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
     now: datetime,
 ) -> None:
-    refired = _refired_keys(session, states, incidents)
+    refired = _refired_keys(driver, states, incidents)
     rows: list[dict[str, Any]] = []
     opened_by: set[int] = set()
     for state in states:
@@ -614,12 +551,11 @@ def _record_alert_events(
         if state.resolved:
             message = f"Alert resolved: {summary or state.dedup_key}"
             rows.append(_event(state.incident_id, EventKind.ALERT_RESOLVED, now, message, data))
-    if rows:
-        session.execute(_INSERT_EVENTS, rows)
+    driver.insert(_INSERT_EVENTS, rows)
 
 
 def _refired_keys(
-    session: Session, states: list[_AlertState], incidents: dict[int, _IncidentState]
+    driver: Driver, states: list[_AlertState], incidents: dict[int, _IncidentState]
 ) -> set[tuple[int, str]]:
     """(incident, key) pairs where a new alert repeats one that already resolved in the incident."""
     existing = {i.id for i in incidents.values() if not i.new}
@@ -628,8 +564,8 @@ def _refired_keys(
         return set()
     found: set[tuple[int, str]] = set()
     for chunk in _chunks(keys):
-        rows = session.execute(_SELECT_REFIRED, {"ids": sorted(existing), "keys": chunk})
-        found.update((row.incident_id, row.dedup_key) for row in rows)
+        rows = driver.rows(_SELECT_REFIRED, ids=sorted(existing), keys=chunk)
+        found.update((incident_id, key) for incident_id, key in rows)
     return found
 
 
@@ -647,7 +583,7 @@ def _event(
 
 
 def _raise_incident_severities(
-    session: Session,
+    driver: Driver,
     service: Service,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
@@ -665,10 +601,9 @@ def _raise_incident_severities(
     missing = sorted(i for i in worst_by_incident if i not in incidents)
     if missing:
         for chunk in _chunks(missing):
-            rows = session.execute(_SELECT_SEVERITIES, {"ids": chunk})
-            for row in rows:
-                incidents[row.id] = _IncidentState(
-                    row.id, row.severity, row.severity_set_by_user, new=False
+            for incident_id, severity, set_by_user in driver.rows(_SELECT_SEVERITIES, ids=chunk):
+                incidents[incident_id] = _IncidentState(
+                    incident_id, severity, bool(set_by_user), new=False
                 )
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
@@ -703,25 +638,22 @@ def _raise_incident_severities(
                 "now": now,
             }
         )
-    if updates:
-        session.execute(_RAISE_SEVERITIES, updates)
-    if events:
-        session.execute(_INSERT_EVENTS, events)
+    driver.run_many(_RAISE_SEVERITIES, updates)
+    driver.insert(_INSERT_EVENTS, events)
     return raised
 
 
-def _acknowledge_incidents(session: Session, incident_ids: set[int], now: datetime) -> list[int]:
+def _acknowledge_incidents(driver: Driver, incident_ids: set[int], now: datetime) -> list[int]:
     """An acknowledge event from the sender acknowledges the alert's whole incident."""
     if not incident_ids:
         return []
-    acked = session.execute(_ACKNOWLEDGE, {"ids": sorted(incident_ids), "now": now}).scalars().all()
+    acked = sorted(row[0] for row in driver.rows(_ACKNOWLEDGE, ids=sorted(incident_ids), now=now))
     rows = [
         _event(incident_id, EventKind.ACKNOWLEDGED, now, "Acknowledged by the alert's sender", {})
         for incident_id in acked
     ]
-    if rows:
-        session.execute(_INSERT_EVENTS, rows)
-    return list(acked)
+    driver.insert(_INSERT_EVENTS, rows)
+    return acked
 
 
 def _auto_resolve(
@@ -739,13 +671,14 @@ def resolve_incidents_without_firing_alerts(
     session: Session, *, incident_ids: list[int], now: datetime
 ) -> list[int]:
     """Resolve each given open incident that has no firing alert left; returns those resolved."""
+    driver = Driver(session)
     resolved: list[int] = []
     for chunk in _chunks(incident_ids):
         resolved.extend(
-            session.execute(_RESOLVE_WITHOUT_FIRING, {"ids": chunk, "now": now}).scalars()
+            sorted(row[0] for row in driver.rows(_RESOLVE_WITHOUT_FIRING, ids=chunk, now=now))
         )
     if resolved:
-        session.execute(
+        driver.insert(
             _INSERT_EVENTS,
             [
                 _event(i, EventKind.RESOLVED, now, "Resolved: every alert has resolved", {})

@@ -31,6 +31,7 @@ from vigil.notify.models import (
 )
 from vigil.notify.schemas import ChannelCreate, ContactMethodCreate, RuleCreate
 from vigil.storage.db import is_postgres
+from vigil.storage.driver import Driver, Insert
 from vigil.timeline.models import EventKind
 from vigil.timeline.service import record_many
 
@@ -298,14 +299,15 @@ def _message(
     }
 
 
-_INSERT_MESSAGES = sa.insert(Notification.__table__)
+# Straight on the driver: a burst of new incidents writes a message per page and channel post.
+_INSERT_MESSAGES = Insert(Notification.__table__, with_id=False)
 
 
 def _insert_messages(session: Session, rows: list[dict[str, Any]]) -> None:
     """Write planned messages in the caller's transaction (the outbox): one INSERT for all."""
     if rows:
         session.flush()  # rows they refer to may still be pending in the session
-        session.execute(_INSERT_MESSAGES, rows)
+        Driver(session).insert(_INSERT_MESSAGES, rows)
 
 
 @dataclass(frozen=True, slots=True)

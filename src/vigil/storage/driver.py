@@ -1,0 +1,245 @@
+"""Hot-path statements run straight on the database driver, inside the session's transaction.
+
+SQLAlchemy's execution machinery (execution context, parameter processing, result wrapping)
+costs 100–300 µs per statement and several µs per bound value. That is nothing for the API and
+the engine, but the ingest path runs a handful of statements per commit and binds about 25 values
+per alert, and there it was most of the CPU. `Driver` executes plain SQL on the DBAPI connection
+of the session (so the statements share its transaction, its locks and its savepoints), and
+`Insert` writes rows with one `executemany`, converting values the way SQLAlchemy's column types
+store them (the tests read the rows back through the ORM on both databases).
+
+SQL is written once with `:name` parameters; `{name}` marks a list parameter that the statement
+tests membership of (`column {keys}`): `IN (SELECT value FROM json_each(?))` on SQLite, where a
+list binds as one JSON text, and `= ANY(%s)` on PostgreSQL, where it binds as an array. One
+statement text per statement, whatever the list's length, so both drivers keep it prepared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from vigil.storage.base import UTCDateTime
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)|\{(\w+)\}")
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Sql:
+    """One statement's text for each database, and the order its parameters bind in; `json`
+    names the parameters that bind JSON documents."""
+
+    def __init__(self, text: str, *, json: Iterable[str] = ()) -> None:
+        self.names: list[str] = []
+        self.lists: set[str] = set()
+        self.json = frozenset(json)
+
+        def sqlite(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            self.names.append(name)
+            if match.group(2):
+                self.lists.add(name)
+                return "IN (SELECT value FROM json_each(?))"
+            return "?"
+
+        def postgres(match: re.Match[str]) -> str:
+            name = match.group(1) or match.group(2)
+            if match.group(2):
+                return "= ANY(%s)"
+            return "CAST(%s AS JSONB)" if name in self.json else "%s"
+
+        self.sqlite = _NAMED.sub(sqlite, text)
+        self.postgres = _NAMED.sub(postgres, text)
+
+
+class Driver:
+    """The session's own driver connection, for `Sql` statements and `Insert`s."""
+
+    __slots__ = ("_raw", "postgres")
+
+    def __init__(self, session: Session) -> None:
+        connection = session.connection()
+        self.postgres = connection.dialect.name == "postgresql"
+        self._raw = connection.connection.driver_connection
+
+    def _params(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
+        values = []
+        for name in sql.names:
+            value = params[name]
+            if isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, datetime):
+                value = value if self.postgres else sqlite_datetime(value)
+            elif name in sql.json:
+                value = _json_text(value)
+            elif name in sql.lists and not self.postgres:
+                value = _json_text(list(value))
+            elif name in sql.lists:
+                value = list(value)
+            values.append(value)
+        return values
+
+    def rows(self, sql: Sql, **params: Any) -> list[tuple[Any, ...]]:
+        """Every row of a query (or of an `UPDATE … RETURNING`)."""
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(sql.postgres if self.postgres else sql.sqlite, self._params(sql, params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def run(self, sql: Sql, **params: Any) -> None:
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute(sql.postgres if self.postgres else sql.sqlite, self._params(sql, params))
+        finally:
+            cursor.close()
+
+    def run_many(self, sql: Sql, params: Sequence[dict[str, Any]]) -> None:
+        """One statement for many parameter sets (psycopg pipelines them: one round trip)."""
+        if not params:
+            return
+        cursor = self._raw.cursor()
+        try:
+            cursor.executemany(
+                sql.postgres if self.postgres else sql.sqlite,
+                [self._params(sql, p) for p in params],
+            )
+        finally:
+            cursor.close()
+
+    def next_ids(self, table: str, count: int) -> list[int]:
+        """Ids for `count` new rows of `table`, in order.
+
+        PostgreSQL draws them from the table's sequence. On SQLite the caller's transaction holds
+        the database's only write lock, so no other writer can insert meanwhile and the next
+        rowids are those after the largest (what SQLite would pick itself: no table uses
+        AUTOINCREMENT).
+        """
+        cursor = self._raw.cursor()
+        try:
+            if self.postgres:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    [table, count],
+                )
+                return [row[0] for row in cursor.fetchall()]
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+            last = int(cursor.fetchone()[0])
+            return list(range(last + 1, last + 1 + count))
+        finally:
+            cursor.close()
+
+    def insert(self, insert: Insert, rows: Iterable[dict[str, Any]]) -> None:
+        """Write rows (each with every column of the `Insert`, id included) in one executemany."""
+        converting = insert.postgres_converters if self.postgres else insert.sqlite_converters
+        columns = insert.columns_with_defaults
+        values = []
+        for row in rows:
+            item = [row.get(name, default) for name, default in columns]
+            for index, convert in converting:
+                item[index] = convert(item[index])
+            values.append(item)
+        if not values:
+            return
+        cursor = self._raw.cursor()
+        try:
+            cursor.executemany(insert.postgres if self.postgres else insert.sqlite, values)
+        finally:
+            cursor.close()
+
+
+def _default(column: sa.Column[Any]) -> Any:
+    """The value an insert without this column writes: the model's `default=`, else NULL.
+
+    Refuses what one shared value cannot stand for: a per-row callable default (a fresh uuid)
+    or a default only the database knows (`server_default=` alone).
+    """
+    default = column.default
+    if default is None:
+        if column.server_default is not None:
+            raise ValueError(f"{column}: give it a Python default= to insert through Insert")
+        return None
+    if getattr(default, "is_scalar", False):
+        return default.arg
+    value = default.arg(None)  # `default=dict` and the like, wrapped to take a context
+    if value not in ({}, []):
+        raise ValueError(f"{column}: a per-row default; set the column in every row instead")
+    return value
+
+
+def sqlite_datetime(value: datetime) -> str:
+    """How SQLAlchemy's SQLite DateTime stores a `UTCDateTime`: naive UTC with microseconds."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
+def parse_sqlite_datetime(value: str | datetime | None) -> datetime | None:
+    """A datetime column as the SQLite driver returns it (text), as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Converters see the same few timestamps over and over in one batch (`now`, startsAt)."""
+    cache: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return cache[value]
+        except KeyError:
+            if len(cache) > 4096:
+                cache.clear()
+            result = cache[value] = convert(value)
+            return result
+
+    return cached
+
+
+class Insert:
+    """`INSERT INTO table (every column) VALUES (…)` with each column's value conversion.
+
+    A row gives the columns it sets; the others take the column's Python-side default (as an
+    ORM or Core insert would) or NULL. `with_id=False` leaves the id to the database, for rows
+    whose ids the caller never needs.
+    """
+
+    def __init__(self, table: sa.Table, *, with_id: bool = True) -> None:
+        self.table = table.name
+        columns = [c for c in table.columns if with_id or c.name != "id"]
+        self.columns = [column.name for column in columns]
+        self.defaults = {column.name: _default(column) for column in columns}
+        self.columns_with_defaults = [(name, self.defaults[name]) for name in self.columns]
+        # (column index, conversion) for the columns whose values need one, per database.
+        self.sqlite_converters: list[tuple[int, Callable[[Any], Any]]] = []
+        self.postgres_converters: list[tuple[int, Callable[[Any], Any]]] = []
+        placeholders = []
+        for index, column in enumerate(columns):
+            if isinstance(column.type, UTCDateTime):
+                self.sqlite_converters.append((index, _memo(sqlite_datetime)))
+                placeholders.append("%s")
+            elif isinstance(column.type, sa.JSON):
+                self.sqlite_converters.append((index, _json_text))
+                self.postgres_converters.append((index, _json_text))
+                placeholders.append("CAST(%s AS JSONB)")
+            else:  # both drivers bind a StrEnum member as its text value
+                placeholders.append("%s")
+        names = ", ".join(self.columns)
+        self.sqlite = (
+            f"INSERT INTO {self.table} ({names}) VALUES ({', '.join('?' for _ in self.columns)})"
+        )
+        self.postgres = f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(placeholders)})"
