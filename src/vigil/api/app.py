@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,7 @@ from vigil import __version__
 from vigil.api import (
     accounts,
     command,
+    fastlane,
     health,
     incidents,
     integrations,
@@ -40,6 +42,19 @@ Authenticate REST calls with `Authorization: Bearer <token>` (`vigil token creat
 Inbound integrations authenticate by the integration key in their URL or body.
 Every error is JSON: `{"error": "...", "field": "..."}`.
 """
+
+
+class VigilApp(FastAPI):
+    """FastAPI, with the inbound integrations' POSTs answered by `vigil.api.fastlane` before
+    the middleware stack and the router."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            found = fastlane.route(scope["path"])
+            if found is not None:
+                await fastlane.serve(self, found[0], found[1], scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def command_config(settings: Settings, links: LinkConfig) -> CommandConfig:
@@ -116,7 +131,7 @@ def create_app(
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
+    app = VigilApp(
         title="Vigil",
         version=__version__,
         description=DESCRIPTION,

@@ -96,7 +96,22 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(DataError)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        response = database_trouble(exc, request.url.path)
+        assert response is not None
+        return response
+
+
+def database_trouble(exc: Exception, path: str) -> JSONResponse | None:
+    """The answer to a database error raised while serving `path`, or None for other errors.
+
+    Shared by the exception handlers and the integrations' fast lane (`vigil.api.fastlane`).
+    """
+    if isinstance(exc, IntegrityError):
         # A race with a concurrent writer: the request can succeed if sent again.
         log.warning("integrity conflict, asking the client to retry: %s", exc.orig)
         return JSONResponse(
@@ -104,26 +119,20 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "1"},
         )
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(PoolTimeout)
-    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OperationalError | PoolTimeout):
         log.warning("database unavailable: %s", exc)
         return JSONResponse(
             {"error": "the database is unavailable or busy; retry shortly"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
-
-    @app.exception_handler(DataError)
-    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+    if isinstance(exc, DataError):
         # SQLSTATE class 22: the database refuses a value we were sent (a NUL character, a number
         # out of range). Sending it again can never succeed, so this is the sender's 4xx, not a
         # 503 that senders would retry forever. Validation should catch these first; this is
         # the net under it, answered in the shape each kind of endpoint uses.
         log.error("database refused a value validation let through: %s", exc.orig)
         message = "a value in the request cannot be stored (NUL character or number out of range)"
-        path = request.url.path
         if path.startswith("/v2/"):
             return JSONResponse(
                 {
@@ -136,12 +145,11 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         status = 400 if path.startswith("/integrations/") else 422
         return JSONResponse({"error": message, "field": "body"}, status_code=status)
-
-    @app.exception_handler(DBAPIError)
-    async def _dbapi(_request: Request, exc: DBAPIError) -> JSONResponse:
+    if isinstance(exc, DBAPIError):
         log.exception("database error")
         return JSONResponse(
             {"error": "the database refused the request; retry shortly"},
             status_code=503,
             headers={"Retry-After": "5"},
         )
+    return None

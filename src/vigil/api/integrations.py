@@ -4,7 +4,7 @@ sends its 2xx only after the alerts are committed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,27 +45,41 @@ class UnsupportedMediaType(VigilError):
     status_code = 415
 
 
-async def read_json(request: Request) -> tuple[Any, int]:
-    """The parsed JSON body and its size, refusing non-JSON and bodies over the limit."""
-    limit: int = request.app.state.settings.max_body_bytes
-    content_type = request.headers.get("content-type", "")
+def _content_type_is_json(content_type: str) -> None:
     if "json" not in content_type.lower():
         raise UnsupportedMediaType(
             f"content-type must be application/json, not {content_type or 'missing'!r}",
             field="content-type",
         )
-    declared = request.headers.get("content-length")
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes], *, content_type: str, declared: str | None, limit: int
+) -> tuple[Any, int]:
+    """The parsed JSON body and its size, refusing non-JSON and bodies over the limit (before
+    reading them when the sender declared the length)."""
+    _content_type_is_json(content_type)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is over the {limit} byte limit", field="body")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
+    body = b""
+    async for chunk in chunks:
+        body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"body is over the {limit} byte limit", field="body")
     try:
         return orjson.loads(body), len(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"body: malformed JSON ({exc.msg})", field="body") from exc
+
+
+async def read_json(request: Request) -> tuple[Any, int]:
+    """The request's JSON body and its size (see `read_limited`)."""
+    return await read_limited(
+        request.stream(),
+        content_type=request.headers.get("content-type", ""),
+        declared=request.headers.get("content-length"),
+        limit=request.app.state.settings.max_body_bytes,
+    )
 
 
 async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
@@ -75,14 +89,16 @@ async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> Ingest
     return await asyncio.wrap_future(writer.submit(key, events))
 
 
+Body = Awaitable[tuple[Any, int]]  # the request's parsed JSON and its size, once awaited
+
+
 async def _ingest(
-    request: Request, key: str, parse: Callable[[Any, int], list[AlertEvent]]
+    app: Any, body: Body, key: str, parse: Callable[[Any, int], list[AlertEvent]]
 ) -> IngestResult | JSONResponse:
     """Parse, then ingest in one transaction; integration errors answer 400 rather than 422."""
-    app = request.app
     try:
-        body, size = await read_json(request)
-        events = parse(body, size)
+        payload, size = await body
+        events = parse(payload, size)
         return await _commit_ingest(app, key, events)
     except ValidationFailed as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
@@ -90,22 +106,70 @@ async def _ingest(
         return JSONResponse(exc.to_dict(), status_code=exc.status_code)
 
 
-def _raw_limit(request: Request) -> int:
-    limit: int = request.app.state.settings.raw_payload_limit_bytes
+def _raw_limit(app: Any) -> int:
+    limit: int = app.state.settings.raw_payload_limit_bytes
     return limit
 
 
-async def _webhook(request: Request, key: str, integration_type: str) -> Response:
+async def accept_webhook(app: Any, body: Body, key: str, integration_type: str) -> Response:
     """Alertmanager and Grafana share one body shape; only the label on the alerts differs."""
-    limit = _raw_limit(request)
+    limit = _raw_limit(app)
     outcome = await _ingest(
-        request,
+        app,
+        body,
         key,
-        lambda body, size: parse_webhook(
-            body, integration_type=integration_type, body_size=size, raw_limit=limit
+        lambda payload, size: parse_webhook(
+            payload, integration_type=integration_type, body_size=size, raw_limit=limit
         ),
     )
     return outcome if isinstance(outcome, Response) else _accepted(outcome)
+
+
+async def accept_prometheus(app: Any, body: Body, key: str) -> Response:
+    limit = _raw_limit(app)
+    clock = app.state.clock
+    outcome = await _ingest(
+        app,
+        body,
+        key,
+        lambda payload, size: parse_postable_alerts(
+            payload, now=clock.now(), body_size=size, raw_limit=limit
+        ),
+    )
+    return outcome if isinstance(outcome, Response) else Response(status_code=200)
+
+
+async def accept_generic(app: Any, body: Body, key: str) -> Response:
+    limit = _raw_limit(app)
+    outcome = await _ingest(
+        app,
+        body,
+        key,
+        lambda payload, size: parse_generic(payload, body_size=size, raw_limit=limit),
+    )
+    if isinstance(outcome, Response):
+        return outcome
+    return JSONResponse(
+        {
+            "status": "accepted",
+            "dedup_keys": outcome.dedup_keys,
+            "incidents_opened": outcome.incidents_opened,
+        },
+        status_code=202,
+    )
+
+
+async def accept_pagerduty(app: Any, body: Body) -> Response:
+    try:
+        payload, size = await body
+        routing_key, event = parse_alert_event(payload, body_size=size, raw_limit=_raw_limit(app))
+        await _commit_ingest(app, routing_key, [event])
+    except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
+        return _pd_refusal(exc)
+    return JSONResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
+        status_code=202,
+    )
 
 
 @router.post(
@@ -115,7 +179,7 @@ async def _webhook(request: Request, key: str, integration_type: str) -> Respons
     summary="Prometheus Alertmanager webhook (payload version 4)",
 )
 async def alertmanager_webhook(key: str, request: Request) -> Response:
-    return await _webhook(request, key, "alertmanager")
+    return await accept_webhook(request.app, read_json(request), key, "alertmanager")
 
 
 @router.post(
@@ -125,7 +189,7 @@ async def alertmanager_webhook(key: str, request: Request) -> Response:
     summary="Grafana alerting webhook contact point",
 )
 async def grafana_webhook(key: str, request: Request) -> Response:
-    return await _webhook(request, key, "grafana")
+    return await accept_webhook(request.app, read_json(request), key, "grafana")
 
 
 @router.post(
@@ -135,16 +199,7 @@ async def grafana_webhook(key: str, request: Request) -> Response:
     summary="Prometheus alerts, sent straight to Vigil as to an Alertmanager (API v2)",
 )
 async def prometheus_alerts(key: str, request: Request) -> Response:
-    limit = _raw_limit(request)
-    clock = request.app.state.clock
-    outcome = await _ingest(
-        request,
-        key,
-        lambda body, size: parse_postable_alerts(
-            body, now=clock.now(), body_size=size, raw_limit=limit
-        ),
-    )
-    return outcome if isinstance(outcome, Response) else Response(status_code=200)
+    return await accept_prometheus(request.app, read_json(request), key)
 
 
 @router.get("/integrations/prometheus/{key}/api/v2/status", include_in_schema=False)
@@ -171,22 +226,7 @@ async def prometheus_health(key: str) -> Response:
     summary="Vigil's generic JSON: one event or a list",
 )
 async def generic_events(key: str, request: Request) -> Response:
-    limit = _raw_limit(request)
-    outcome = await _ingest(
-        request,
-        key,
-        lambda body, size: parse_generic(body, body_size=size, raw_limit=limit),
-    )
-    if isinstance(outcome, Response):
-        return outcome
-    return JSONResponse(
-        {
-            "status": "accepted",
-            "dedup_keys": outcome.dedup_keys,
-            "incidents_opened": outcome.incidents_opened,
-        },
-        status_code=202,
-    )
+    return await accept_generic(request.app, read_json(request), key)
 
 
 def _accepted(result: IngestResult) -> Response:
@@ -242,17 +282,7 @@ _PD_ERRORS: dict[int | str, dict[str, Any]] = {
     summary="PagerDuty Events API v2: trigger, acknowledge, resolve",
 )
 async def pagerduty_enqueue(request: Request) -> Response:
-    app = request.app
-    try:
-        body, size = await read_json(request)
-        routing_key, event = parse_alert_event(body, body_size=size, raw_limit=_raw_limit(request))
-        await _commit_ingest(app, routing_key, [event])
-    except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
-        return _pd_refusal(exc)
-    return JSONResponse(
-        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
-        status_code=202,
-    )
+    return await accept_pagerduty(request.app, read_json(request))
 
 
 def _commit_change(db: Database, body: Any, now: datetime) -> int:

@@ -17,7 +17,8 @@ statement text per statement, whatever the list's length, so both drivers keep i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -63,14 +64,39 @@ class Sql:
 
 
 class Driver:
-    """The session's own driver connection, for `Sql` statements and `Insert`s."""
+    """The session's own driver connection, for `Sql` statements and `Insert`s.
 
-    __slots__ = ("_raw", "postgres")
+    Driver errors are raised as SQLAlchemy's own (`OperationalError`, `IntegrityError`, …), as
+    if the statement had gone through SQLAlchemy, so callers and the API's error mapping (503
+    for trouble a sender should retry) see one kind of error; a lost connection is invalidated
+    so the pool never hands it out again.
+    """
+
+    __slots__ = ("_connection", "_raw", "postgres")
 
     def __init__(self, session: Session) -> None:
         connection = session.connection()
+        self._connection = connection
         self.postgres = connection.dialect.name == "postgresql"
         self._raw = connection.connection.driver_connection
+
+    @contextmanager
+    def _cursor(self, statement: str) -> Iterator[Any]:
+        dialect = self._connection.dialect
+        error = dialect.loaded_dbapi.Error
+        cursor = self._raw.cursor()
+        try:
+            yield cursor
+        except error as exc:
+            invalidated = dialect.is_disconnect(exc, self._raw, cursor)
+            if invalidated:
+                self._connection.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                statement, None, exc, error, connection_invalidated=invalidated, dialect=dialect
+            ) from exc
+        finally:
+            with suppress(Exception):
+                cursor.close()
 
     def _params(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
         values = []
@@ -91,32 +117,23 @@ class Driver:
 
     def rows(self, sql: Sql, **params: Any) -> list[tuple[Any, ...]]:
         """Every row of a query (or of an `UPDATE … RETURNING`)."""
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute(sql.postgres if self.postgres else sql.sqlite, self._params(sql, params))
+        text = sql.postgres if self.postgres else sql.sqlite
+        with self._cursor(text) as cursor:
+            cursor.execute(text, self._params(sql, params))
             return list(cursor.fetchall())
-        finally:
-            cursor.close()
 
     def run(self, sql: Sql, **params: Any) -> None:
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute(sql.postgres if self.postgres else sql.sqlite, self._params(sql, params))
-        finally:
-            cursor.close()
+        text = sql.postgres if self.postgres else sql.sqlite
+        with self._cursor(text) as cursor:
+            cursor.execute(text, self._params(sql, params))
 
     def run_many(self, sql: Sql, params: Sequence[dict[str, Any]]) -> None:
         """One statement for many parameter sets (psycopg pipelines them: one round trip)."""
         if not params:
             return
-        cursor = self._raw.cursor()
-        try:
-            cursor.executemany(
-                sql.postgres if self.postgres else sql.sqlite,
-                [self._params(sql, p) for p in params],
-            )
-        finally:
-            cursor.close()
+        text = sql.postgres if self.postgres else sql.sqlite
+        with self._cursor(text) as cursor:
+            cursor.executemany(text, [self._params(sql, p) for p in params])
 
     def next_ids(self, table: str, count: int) -> list[int]:
         """Ids for `count` new rows of `table`, in order.
@@ -126,19 +143,16 @@ class Driver:
         rowids are those after the largest (what SQLite would pick itself: no table uses
         AUTOINCREMENT).
         """
-        cursor = self._raw.cursor()
-        try:
-            if self.postgres:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                    [table, count],
-                )
+        if self.postgres:
+            text = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
+            with self._cursor(text) as cursor:
+                cursor.execute(text, [table, count])
                 return [row[0] for row in cursor.fetchall()]
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        text = f"SELECT COALESCE(MAX(id), 0) FROM {table}"
+        with self._cursor(text) as cursor:
+            cursor.execute(text)
             last = int(cursor.fetchone()[0])
-            return list(range(last + 1, last + 1 + count))
-        finally:
-            cursor.close()
+        return list(range(last + 1, last + 1 + count))
 
     def insert(self, insert: Insert, rows: Iterable[dict[str, Any]]) -> None:
         """Write rows (each with every column of the `Insert`, id included) in one executemany."""
@@ -152,11 +166,9 @@ class Driver:
             values.append(item)
         if not values:
             return
-        cursor = self._raw.cursor()
-        try:
-            cursor.executemany(insert.postgres if self.postgres else insert.sqlite, values)
-        finally:
-            cursor.close()
+        text = insert.postgres if self.postgres else insert.sqlite
+        with self._cursor(text) as cursor:
+            cursor.executemany(text, values)
 
 
 def _default(column: sa.Column[Any]) -> Any:

@@ -1,0 +1,119 @@
+"""The inbound integrations' POSTs, answered straight from the ASGI server.
+
+Monitoring tools send alerts far more often than people use the API: Prometheus posts one alert
+per request. Through Starlette's middleware stack (sessions, exception handling, routing among
+every route of the app) and FastAPI's request handling, a request cost about 0.5 ms of CPU
+before Vigil's own work began, several times what the ingest itself costs. `VigilApp` hands
+these POSTs to the same handlers the FastAPI routes call (`vigil.api.integrations.accept_*`),
+with the same limits, answers and error bodies; everything else, and the OpenAPI description of
+these routes, stays with FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from vigil.api import integrations
+from vigil.api.errors import database_trouble
+from vigil.errors import VigilError
+
+log = logging.getLogger("vigil.api")
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Any, integrations.Body, str], Awaitable[Response]]
+
+
+class ClientGone(Exception):
+    """The sender hung up before its body arrived: there is no one left to answer."""
+
+
+def route(path: str) -> tuple[Handler, str] | None:
+    """The handler of an inbound POST and the key in its path, or None for any other path."""
+    parts = path.split("/")
+    # ["", "integrations", kind, key] or ["", "integrations", "prometheus", key, "api", "v2", …]
+    if len(parts) == 4 and parts[1] == "integrations" and parts[3]:
+        kind, key = parts[2], parts[3]
+        if kind == "alertmanager":
+            return _alertmanager, key
+        if kind == "grafana":
+            return _grafana, key
+        if kind == "generic":
+            return integrations.accept_generic, key
+        return None
+    if parts == ["", "v2", "enqueue"]:
+        return _pagerduty, ""
+    if (
+        len(parts) == 7
+        and parts[1] == "integrations"
+        and parts[2] == "prometheus"
+        and parts[3]
+        and parts[4:] == ["api", "v2", "alerts"]
+    ):
+        return integrations.accept_prometheus, parts[3]
+    return None
+
+
+async def _alertmanager(app: Any, body: integrations.Body, key: str) -> Response:
+    return await integrations.accept_webhook(app, body, key, "alertmanager")
+
+
+async def _grafana(app: Any, body: integrations.Body, key: str) -> Response:
+    return await integrations.accept_webhook(app, body, key, "grafana")
+
+
+async def _pagerduty(app: Any, body: integrations.Body, _key: str) -> Response:
+    return await integrations.accept_pagerduty(app, body)
+
+
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def serve(
+    app: FastAPI,
+    handler: Handler,
+    key: str,
+    scope: dict[str, Any],
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Read, handle and answer one inbound POST, mapping errors as the app's handlers do."""
+    content_type = ""
+    declared = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value.decode("latin-1")
+    body = integrations.read_limited(
+        _chunks(receive),
+        content_type=content_type,
+        declared=declared,
+        limit=app.state.settings.max_body_bytes,
+    )
+    try:
+        response = await handler(app, body, key)
+    except ClientGone:
+        return
+    except VigilError as exc:
+        headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+        response = JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+    except Exception as exc:
+        answer = database_trouble(exc, scope["path"])
+        if answer is None:
+            log.exception("inbound %s failed", scope["path"])
+            answer = JSONResponse({"error": "internal error"}, status_code=500)
+        response = answer
+    await response(scope, receive, send)
