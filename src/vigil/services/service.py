@@ -14,6 +14,7 @@ from vigil.errors import Conflict, NotFound, ValidationFailed
 from vigil.escalation.models import EscalationPolicy
 from vigil.services.models import ChangeEvent, IntegrationKey, Service
 from vigil.services.schemas import IntegrationKeyCreate, ServiceCreate, ServiceUpdate
+from vigil.storage.driver import Driver, Query
 
 
 def new_integration_key() -> str:
@@ -178,17 +179,17 @@ def record_change_event(
     return event
 
 
-_SERVICES, _KEYS = Service.__table__, IntegrationKey.__table__
-# Built once: every inbound request looks its key up, and building the statement would cost
-# more than running it.
-_SERVICE_FOR_KEY = (
-    sa.select(_SERVICES)
-    .join(_KEYS, _KEYS.c.service_id == _SERVICES.c.id)
-    .where(_KEYS.c.key == sa.bindparam("key"), _KEYS.c.revoked_at.is_(None))
+_SERVICES = Service.__table__
+# Straight on the driver: every inbound commit looks its keys up.
+_SERVICE_FOR_KEY = Query(
+    f"SELECT {', '.join(f's.{c.name}' for c in _SERVICES.columns)} FROM services s"
+    " JOIN integration_keys k ON k.service_id = s.id"
+    " WHERE k.key = :key AND k.revoked_at IS NULL",
+    list(_SERVICES.columns),
 )
 
 
-def service_for_key(session: Session, *, key: str) -> sa.Row[Any]:
+def service_for_key(session: Session, *, key: str) -> Any:
     """The service an inbound integration key sends to (its columns, read-only); NotFound for
     unknown or revoked keys.
 
@@ -196,7 +197,7 @@ def service_for_key(session: Session, *, key: str) -> sa.Row[Any]:
     """
     if "\x00" in key or len(key) > 64:
         raise NotFound("unknown or revoked integration key", field="key")
-    service = session.execute(_SERVICE_FOR_KEY, {"key": key}).first()
-    if service is None:
+    found = Driver(session).records(_SERVICE_FOR_KEY, key=key)
+    if not found:
         raise NotFound("unknown or revoked integration key", field="key")
-    return service
+    return found[0]

@@ -17,6 +17,7 @@ statement text per statement, whatever the list's length, so both drivers keep i
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -34,6 +35,10 @@ _NAMED = re.compile(r"(?<![:\w]):(\w+)|\{(\w+)\}")
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _json_value(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 class Sql:
@@ -61,6 +66,28 @@ class Sql:
 
         self.sqlite = _NAMED.sub(sqlite, text)
         self.postgres = _NAMED.sub(postgres, text)
+
+
+class Query:
+    """A `Sql` query whose result columns are `columns` of tables: rows come back as named
+    tuples holding what the ORM would read (aware UTC datetimes, booleans, decoded JSON)."""
+
+    def __init__(self, text: str, columns: Sequence[sa.Column[Any]]) -> None:
+        self.sql = Sql(text)
+        self.row = namedtuple("Row", [column.name for column in columns])  # type: ignore[misc]
+        self.sqlite_readers: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, column in enumerate(columns):
+            if isinstance(column.type, UTCDateTime):
+                self.sqlite_readers.append((index, parse_sqlite_datetime))
+            elif isinstance(column.type, sa.JSON):
+                self.sqlite_readers.append((index, _json_value))
+            elif isinstance(column.type, sa.Boolean):
+                self.sqlite_readers.append((index, _boolean))
+        # psycopg reads timestamptz, boolean and JSONB as Python values already.
+
+
+def _boolean(value: Any) -> Any:
+    return None if value is None else bool(value)
 
 
 class Driver:
@@ -121,6 +148,19 @@ class Driver:
         with self._cursor(text) as cursor:
             cursor.execute(text, self._params(sql, params))
             return list(cursor.fetchall())
+
+    def records(self, query: Query, **params: Any) -> list[Any]:
+        """The rows of a `Query`, as its named tuples."""
+        rows = self.rows(query.sql, **params)
+        if self.postgres or not query.sqlite_readers:
+            return [query.row._make(row) for row in rows]
+        records = []
+        for row in rows:
+            values = list(row)
+            for index, read in query.sqlite_readers:
+                values[index] = read(values[index])
+            records.append(query.row._make(values))
+        return records
 
     def run(self, sql: Sql, **params: Any) -> None:
         text = sql.postgres if self.postgres else sql.sqlite
