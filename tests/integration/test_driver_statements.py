@@ -1,0 +1,139 @@
+"""Statements run straight on the driver store and read values exactly as SQLAlchemy's column
+types do, share the session's transaction, and fail with SQLAlchemy's own errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.orm import Session
+
+from tests.conftest import T0
+from vigil.incidents.models import Incident, IncidentStatus
+from vigil.storage.driver import Driver, Insert, Query, Sql
+from vigil.timeline.models import IncidentEvent
+
+_INCIDENTS = Insert(Incident.__table__)
+_EVENTS = Insert(IncidentEvent.__table__, with_id=False)
+
+
+def _incident_row(**values: object) -> dict[str, object]:
+    return {
+        "title": "Disk full",
+        "service_id": None,
+        "severity": "SEV2",
+        "urgency": "high",
+        "status": IncidentStatus.TRIGGERED,
+        "created_at": T0,
+        "updated_at": T0,
+        **values,
+    }
+
+
+def test_rows_written_on_the_driver_read_back_through_the_orm_as_written(
+    session: Session,
+) -> None:
+    driver = Driver(session)
+    (incident_id,) = driver.next_ids("incidents", 1)
+    started = datetime(2026, 3, 2, 8, 59, 30, 123456, tzinfo=UTC)
+    driver.insert(
+        _INCIDENTS,
+        [_incident_row(id=incident_id, started_at=started, affected_service_ids=[3, 4])],
+    )
+    incident = session.get(Incident, incident_id)
+    assert incident is not None
+    assert incident.status == "triggered"
+    assert incident.started_at == started
+    assert incident.created_at == T0
+    assert incident.affected_service_ids == [3, 4]
+    assert incident.impact == {}  # the model's default
+    assert incident.severity_set_by_user is False
+    assert incident.acknowledged_at is None
+
+
+def test_ids_taken_first_are_the_ids_the_rows_get(session: Session) -> None:
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", 3)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    driver.insert(_INCIDENTS, [_incident_row(id=i, title=f"#{i}") for i in ids])
+    titles = dict(session.execute(sa.select(Incident.id, Incident.title)).all())
+    assert [titles[i] for i in ids] == [f"#{i}" for i in ids]
+
+
+def test_a_list_parameter_matches_every_member_whatever_its_length(session: Session) -> None:
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", 5)
+    driver.insert(_INCIDENTS, [_incident_row(id=i) for i in ids])
+    wanted = Sql("SELECT id FROM incidents WHERE id {ids} ORDER BY id")
+    assert [row[0] for row in driver.rows(wanted, ids=ids[1:4])] == ids[1:4]
+    assert driver.rows(wanted, ids=[]) == []
+
+
+def test_query_rows_hold_what_the_orm_would_read(session: Session) -> None:
+    driver = Driver(session)
+    (incident_id,) = driver.next_ids("incidents", 1)
+    driver.insert(_INCIDENTS, [_incident_row(id=incident_id, severity_set_by_user=True)])
+    table = Incident.__table__
+    query = Query(
+        "SELECT created_at, severity_set_by_user, impact, resolved_at FROM incidents"
+        " WHERE id = :id",
+        [table.c.created_at, table.c.severity_set_by_user, table.c.impact, table.c.resolved_at],
+    )
+    (row,) = driver.records(query, id=incident_id)
+    assert row.created_at == T0 and row.created_at.tzinfo is not None
+    assert row.severity_set_by_user is True
+    assert row.impact == {}
+    assert row.resolved_at is None
+
+
+def test_timestamp_parameters_compare_like_stored_timestamps(session: Session) -> None:
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", 2)
+    driver.insert(
+        _INCIDENTS,
+        [
+            _incident_row(id=ids[0], created_at=T0 - timedelta(hours=2)),
+            _incident_row(id=ids[1], created_at=T0),
+        ],
+    )
+    newer = Sql("SELECT id FROM incidents WHERE id {ids} AND created_at >= :since")
+    since = (T0 - timedelta(hours=1)).astimezone(UTC)
+    assert [row[0] for row in driver.rows(newer, ids=ids, since=since)] == [ids[1]]
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(session: Session) -> None:
+    driver = Driver(session)
+    (incident_id,) = driver.next_ids("incidents", 1)
+    missing_parent = {
+        "incident_id": incident_id + 1000,
+        "kind": "note",
+        "at": T0,
+        "message": "orphan",
+        "data": {},
+    }
+    with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
+        Driver(session).insert(_EVENTS, [missing_parent])
+
+
+def test_columns_only_the_database_defaults_cannot_be_left_out() -> None:
+    table = sa.Table(
+        "t",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("n", sa.Integer, server_default="0"),
+    )
+    with pytest.raises(ValueError, match="Python default"):
+        Insert(table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30))
+def test_statement_text_keeps_casts_and_names_every_parameter(name_tail: str) -> None:
+    name = "p" + "".join(c for c in name_tail if c.isalnum() and c.isascii())
+    sql = Sql(f"SELECT CAST(:{name} AS TEXT)::text, x FROM t WHERE y {{keys}} AND z = :{name}")
+    assert sql.names == [name, "keys", name]
+    assert sql.sqlite.count("?") == 3 and "::text" in sql.sqlite
+    assert sql.postgres.count("%s") == 3 and "= ANY(%s)" in sql.postgres
