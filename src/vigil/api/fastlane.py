@@ -116,4 +116,12 @@ async def serve(
             log.exception("inbound %s failed", scope["path"])
             answer = JSONResponse({"error": "internal error"}, status_code=500)
         response = answer
-    await response(scope, receive, send)
+    # What `Response.__call__` sends, without its checks for background tasks and file bodies.
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
