@@ -299,15 +299,16 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float | None:
 
 @contextmanager
 def rss_sampler(pid: int | None) -> Iterator[list[float]]:
-    """Sample the server's RSS four times a second while the block runs; yields the samples."""
+    """Sample the RSS of the server's processes (its HTTP processes and its worker) four times a
+    second while the block runs; yields the samples, each the largest process's."""
     samples: list[float] = []
     stop = threading.Event()
 
     def run() -> None:
         while pid is not None and not stop.is_set():
-            value = rss_mb(pid)
-            if value is not None:
-                samples.append(value)
+            values = [v for v in (rss_mb(p) for p in process_tree(pid)) if v is not None]
+            if values:
+                samples.append(max(values))
             stop.wait(0.25)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -427,9 +428,15 @@ class Vigil:
     """A `vigil serve` subprocess on a fresh database, with one service per scenario."""
 
     def __init__(
-        self, database: str, workdir: Path, pg_admin_url: str, src: Path | None = None
+        self,
+        database: str,
+        workdir: Path,
+        pg_admin_url: str,
+        src: Path | None = None,
+        http_processes: int = 1,
     ) -> None:
         self.database = database
+        self.http_processes = http_processes
         self.workdir = workdir / f"vigil-{database}"
         self.workdir.mkdir()
         self.pg_admin_url = pg_admin_url
@@ -475,7 +482,16 @@ class Vigil:
         """Start (or restart) `vigil serve` on the prepared database."""
         log = (self.workdir / "serve.log").open("ab")
         self.proc = subprocess.Popen(
-            [str(VIGIL), "serve", "--port", str(self.port), "--log-level", "warning"],
+            [
+                str(VIGIL),
+                "serve",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--http-processes",
+                str(self.http_processes),
+            ],
             env=self.env,
             cwd=self.workdir,
             stdout=log,
@@ -519,7 +535,11 @@ class Vigil:
         return int(total)
 
     def peak_rss(self) -> float | None:
-        return rss_mb(self.pid, "VmHWM") if self.pid else None
+        """The largest VmHWM among `vigil serve`'s processes (HTTP processes and worker)."""
+        if not self.pid:
+            return None
+        peaks = [v for v in (rss_mb(p, "VmHWM") for p in process_tree(self.pid)) if v]
+        return max(peaks) if peaks else None
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.workdir / "serve.log"
@@ -609,6 +629,7 @@ class Options:
     pg_admin_url: str
     warmup: float
     vigil_src: Path | None = None
+    http_processes: int = 1
 
 
 def prime(base_url: str, template: Template, batch: int) -> None:
@@ -761,7 +782,7 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
                 )
             results.append(result)
         peak = server.peak_rss()
-        print(f"  {target}: VmHWM of vigil serve over the whole run = {peak:.0f} MB", flush=True)
+        print(f"  {target}: largest VmHWM of a vigil serve process = {peak:.0f} MB", flush=True)
         for result in results:
             result.notes.append(f"process VmHWM {peak:.0f} MB")
     except Exception:
@@ -920,6 +941,12 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         type=Path,
         help="run Vigil from this src/ (PYTHONPATH) instead of the venv's editable install",
     )
+    parser.add_argument(
+        "--http-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="vigil serve --http-processes (default: one per CPU core)",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n] or (
         QUICK if args.quick else [s.name for s in SCENARIOS]
@@ -941,6 +968,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         pg_admin_url=args.pg_admin_url,
         warmup=0.0 if args.quick else 2.0,
         vigil_src=args.vigil_src.resolve() if args.vigil_src else None,
+        http_processes=args.http_processes,
     )
     return options, args.json_path, args.keep
 
@@ -961,11 +989,12 @@ def main(argv: list[str] | None = None) -> int:
         am_note = f"Alertmanager: {alertmanager_version(binary)}"
     print(
         f"wrk -t{options.threads} -c{options.concurrency}, {options.duration:g} s per scenario; "
+        f"vigil serve --http-processes {options.http_processes}; "
         f"{os.cpu_count()} CPUs; {am_note}\n{HEADER}",
         flush=True,
     )
     servers = [
-        Vigil(database, workdir, options.pg_admin_url, options.vigil_src)
+        Vigil(database, workdir, options.pg_admin_url, options.vigil_src, options.http_processes)
         for database in options.databases
     ]
     try:

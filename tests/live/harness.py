@@ -209,22 +209,35 @@ class Processes:
     def __init__(self) -> None:
         self._running: list[LiveProcess] = []
 
-    def serve(self, installation: Installation, *flags: str, tls: Tls | None = None) -> LiveProcess:
+    def serve(
+        self,
+        installation: Installation,
+        *flags: str,
+        tls: Tls | None = None,
+        env: dict[str, str] | None = None,
+    ) -> LiveProcess:
         """`vigil serve` on a free port, returned once /healthz answers."""
-        live = self.spawn_server(installation, *flags, tls=tls)
+        live = self.spawn_server(installation, *flags, tls=tls, env=env)
         self.wait_ready(live, tls=tls)
         return live
 
     def spawn_server(
-        self, installation: Installation, *flags: str, tls: Tls | None = None
+        self,
+        installation: Installation,
+        *flags: str,
+        tls: Tls | None = None,
+        env: dict[str, str] | None = None,
     ) -> LiveProcess:
-        """`vigil serve` on a free port, not yet waited for (start several side by side)."""
+        """`vigil serve` on a free port, not yet waited for (start several side by side); `env`
+        adds settings."""
         port = free_port()
         url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
         args = ["serve", "--port", str(port), "--log-level", "warning", *flags]
         if tls:
             args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
-        live = self._spawn(installation, args, {"VIGIL_BASE_URL": url}, f"serve-{port}")
+        live = self._spawn(
+            installation, args, {"VIGIL_BASE_URL": url, **(env or {})}, f"serve-{port}"
+        )
         live.url = url
         return live
 

@@ -12,11 +12,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from vigil.accounts import service as accounts
 from vigil.accounts.models import Role
 from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
 from vigil.api.app import build_engine, command_config, create_app
+from vigil.cli import processes
 from vigil.cli.demo import has_data, seed
 from vigil.cli.output import console, print_json, table
 from vigil.clock import SystemClock
@@ -54,29 +56,89 @@ def serve(
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    http_processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="HTTP processes sharing the port (VIGIL_HTTP_PROCESSES); 0: one per CPU core.",
+        ),
+    ] = None,
+    http_child: Annotated[
+        bool,
+        typer.Option(
+            "--http-child",
+            help="Run as an extra HTTP process of `vigil serve`: no worker, stop at end of input.",
+            hidden=True,
+        ),
+    ] = False,
+    wake_fd: Annotated[
+        int | None,
+        typer.Option(help="With --http-child: the pipe that wakes the worker.", hidden=True),
+    ] = None,
 ) -> None:
     """Serve the API, the integrations and the web UI (with an embedded worker by default)."""
     settings = get_settings()
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
-    db = _database(settings)
-    child = None
-    if settings.embedded_worker == "process":
-        child = [sys.executable, "-m", "vigil", "worker", "--wake-from-stdin"]
-    app = create_app(settings, db=db, embedded_worker=not no_worker, worker_process=child)
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        log_level=log_level,
-        access_log=False,
-        # Longer than senders keep idle connections (Go's default is 90 s), so a sender never
-        # reuses a connection the server is closing at that moment (a failed POST otherwise).
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=5,
+    host = host or settings.host
+    port = port or settings.port
+    count = processes.process_count(
+        settings.http_processes if http_processes is None else http_processes
     )
+    db = _database(settings)
+
+    def server(app: FastAPI) -> uvicorn.Server:
+        return uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None,
+                log_level=log_level,
+                access_log=False,
+                # Longer than senders keep idle connections (Go's default is 90 s), so a sender
+                # never reuses a connection the server is closing at that moment (a failed POST).
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                timeout_graceful_shutdown=5,
+            )
+        )
+
+    if http_child:
+        app = create_app(settings, db=db)
+        if wake_fd is not None:
+            app.state.wake = processes.wake_through(wake_fd)
+        child_server = server(app)
+        processes.stop_at_end_of_input(child_server)
+        processes.run(child_server, [processes.listen(host, port)])
+        return
+    worker_argv = None
+    if settings.embedded_worker == "process":
+        worker_argv = [sys.executable, "-m", "vigil", "worker", "--wake-from-stdin"]
+    app = create_app(settings, db=db, embedded_worker=not no_worker, worker_process=worker_argv)
+    primary = server(app)
+    if count == 1:
+        processes.run(primary)
+        return
+    sock = processes.listen(host, port)  # first: the children bind the port it got
+    argv = [sys.executable, "-m", "vigil", "serve", "--http-child", "--host", host]
+    argv += ["--port", str(sock.getsockname()[1]), "--log-level", log_level]
+    if tls_cert and tls_key:
+        argv += ["--tls-cert", str(tls_cert.resolve()), "--tls-key", str(tls_key.resolve())]
+    # `app.state.wake` is looked up on each wake-up: the app's startup sets it to the worker's.
+    children = processes.HttpProcesses(argv, count - 1, wake=lambda: app.state.wake())
+    logging.getLogger("uvicorn.error").info(
+        "Vigil serving on %s://%s:%d in %d HTTP processes (Press CTRL+C to quit)",
+        "https" if tls_cert else "http",
+        host,
+        sock.getsockname()[1],
+        count,
+    )
+    children.start()
+    try:
+        processes.run(primary, [sock])
+    finally:
+        children.stop()
 
 
 def worker(
