@@ -3,7 +3,6 @@ sends its 2xx only after the alerts are committed."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -55,8 +54,8 @@ def _content_type_is_json(content_type: str) -> None:
 
 async def read_limited(
     chunks: AsyncIterator[bytes], *, content_type: str, declared: str | None, limit: int
-) -> tuple[Any, int]:
-    """The parsed JSON body and its size, refusing non-JSON and bodies over the limit (before
+) -> tuple[Any, bytes]:
+    """The parsed JSON body and its raw bytes, refusing non-JSON and bodies over the limit (before
     reading them when the sender declared the length)."""
     _content_type_is_json(content_type)
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -67,13 +66,13 @@ async def read_limited(
         if len(body) > limit:
             raise PayloadTooLarge(f"body is over the {limit} byte limit", field="body")
     try:
-        return orjson.loads(body), len(body)
+        return orjson.loads(body), body
     except orjson.JSONDecodeError as exc:
         raise ValidationFailed(f"body: malformed JSON ({exc.msg})", field="body") from exc
 
 
-async def read_json(request: Request) -> tuple[Any, int]:
-    """The request's JSON body and its size (see `read_limited`)."""
+async def read_json(request: Request) -> tuple[Any, bytes]:
+    """The request's JSON body and its raw bytes (see `read_limited`)."""
     return await read_limited(
         request.stream(),
         content_type=request.headers.get("content-type", ""),
@@ -86,19 +85,19 @@ async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> Ingest
     """Hand the events to the group-commit writer; returns once they are committed (the writer
     wakes the worker when paging started)."""
     writer: IngestWriter = app.state.ingest
-    return await asyncio.wrap_future(writer.submit(key, events))
+    return await writer.submit(key, events)
 
 
-Body = Awaitable[tuple[Any, int]]  # the request's parsed JSON and its size, once awaited
+Body = Awaitable[tuple[Any, bytes]]  # the request's parsed JSON and its raw bytes, once awaited
 
 
 async def _ingest(
-    app: Any, body: Body, key: str, parse: Callable[[Any, int], list[AlertEvent]]
+    app: Any, body: Body, key: str, parse: Callable[[Any, bytes], list[AlertEvent]]
 ) -> IngestResult | JSONResponse:
     """Parse, then ingest in one transaction; integration errors answer 400 rather than 422."""
     try:
-        payload, size = await body
-        events = parse(payload, size)
+        payload, raw = await body
+        events = parse(payload, raw)
         return await _commit_ingest(app, key, events)
     except ValidationFailed as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
@@ -118,8 +117,12 @@ async def accept_webhook(app: Any, body: Body, key: str, integration_type: str) 
         app,
         body,
         key,
-        lambda payload, size: parse_webhook(
-            payload, integration_type=integration_type, body_size=size, raw_limit=limit
+        lambda payload, raw: parse_webhook(
+            payload,
+            integration_type=integration_type,
+            body_size=len(raw),
+            raw_limit=limit,
+            raw_body=raw,
         ),
     )
     return outcome if isinstance(outcome, Response) else _accepted(outcome)
@@ -132,8 +135,8 @@ async def accept_prometheus(app: Any, body: Body, key: str) -> Response:
         app,
         body,
         key,
-        lambda payload, size: parse_postable_alerts(
-            payload, now=clock.now(), body_size=size, raw_limit=limit
+        lambda payload, raw: parse_postable_alerts(
+            payload, now=clock.now(), body_size=len(raw), raw_limit=limit, raw_body=raw
         ),
     )
     return outcome if isinstance(outcome, Response) else Response(status_code=200)
@@ -145,7 +148,9 @@ async def accept_generic(app: Any, body: Body, key: str) -> Response:
         app,
         body,
         key,
-        lambda payload, size: parse_generic(payload, body_size=size, raw_limit=limit),
+        lambda payload, raw: parse_generic(
+            payload, body_size=len(raw), raw_limit=limit, raw_body=raw
+        ),
     )
     if isinstance(outcome, Response):
         return outcome
@@ -161,8 +166,10 @@ async def accept_generic(app: Any, body: Body, key: str) -> Response:
 
 async def accept_pagerduty(app: Any, body: Body) -> Response:
     try:
-        payload, size = await body
-        routing_key, event = parse_alert_event(payload, body_size=size, raw_limit=_raw_limit(app))
+        payload, raw = await body
+        routing_key, event = parse_alert_event(
+            payload, body_size=len(raw), raw_limit=_raw_limit(app), raw_body=raw
+        )
         await _commit_ingest(app, routing_key, [event])
     except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
         return _pd_refusal(exc)

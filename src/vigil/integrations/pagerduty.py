@@ -79,9 +79,13 @@ class ChangeEventBody(Strict):
     links: list[Link] = Field(default_factory=list, max_length=50)
 
 
-def parse_alert_event(body: Any, *, body_size: int, raw_limit: int) -> tuple[str, AlertEvent]:
-    """(routing key, event); a trigger without dedup_key gets a new one, as PagerDuty does."""
-    ensure_storable(body)
+def parse_alert_event(
+    body: Any, *, body_size: int, raw_limit: int, raw_body: bytes | None = None
+) -> tuple[str, AlertEvent]:
+    """(routing key, event); a trigger without dedup_key gets a new one, as PagerDuty does.
+
+    `raw_body` is the JSON text `body` was parsed from."""
+    ensure_storable(body, raw_body=raw_body)
     try:
         event = AlertEventBody.model_validate(body)
     except ValidationError as exc:

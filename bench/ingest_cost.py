@@ -1,0 +1,144 @@
+"""In-process cost of ingest: parsing a Prometheus body and committing it, with no HTTP.
+
+`ingest.py` measures a running server; this measures the two halves of its work on their own, so
+a change to the parser or the writer shows up without the noise of a load generator and a busy
+machine. It creates a SQLite (or PostgreSQL) database, a service, and then, per scenario, parses
+fresh alerts and commits them through the group-commit writer the way `vigil serve` does.
+
+    .venv/bin/python bench/ingest_cost.py                       # SQLite, every scenario
+    .venv/bin/python bench/ingest_cost.py --database-url postgresql+psycopg://postgres@127.0.0.1/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+VIGIL = ROOT / ".venv" / "bin" / "vigil"
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    grouped: bool
+    alerts_per_request: int
+    requests_per_commit: int
+
+
+SHAPES = [
+    Shape("1 alert, 1 request/commit, grouped", True, 1, 1),
+    Shape("1 alert, 16 requests/commit, grouped", True, 1, 16),
+    Shape("1 alert, 16 requests/commit, ungrouped", False, 1, 16),
+    Shape("100 alerts, 1 request/commit, grouped", True, 100, 1),
+    Shape("100 alerts, 1 request/commit, ungrouped", False, 100, 1),
+]
+
+
+def body(first: int, count: int) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "labels": {
+                    "alertname": f"BenchAlert{(first + i) % 10}",
+                    "instance": f"host-{first + i:016x}:9100",
+                    "job": "node",
+                    "severity": "critical",
+                },
+                "annotations": {"summary": "Disk full", "description": "from bench"},
+                "startsAt": "2026-12-01T00:00:00Z",
+                "endsAt": "2036-12-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+            }
+            for i in range(count)
+        ]
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
+    parser.add_argument("--alerts", type=int, default=5000, help="alerts per scenario")
+    args = parser.parse_args()
+    os.environ["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-cost-")
+    if args.database_url:
+        os.environ["VIGIL_DATABASE_URL"] = args.database_url
+    subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True)
+
+    from vigil.api.app import command_config
+    from vigil.clock import SystemClock
+    from vigil.config import get_settings
+    from vigil.integrations.prometheus import parse_postable_alerts
+    from vigil.integrations.writer import IngestJob, IngestWriter
+    from vigil.notify.service import LinkConfig
+    from vigil.services import service as services
+    from vigil.services.schemas import ServiceCreate
+    from vigil.storage.db import Database
+
+    settings = get_settings()
+    db = Database.from_url(settings.resolved_database_url)
+    clock = SystemClock()
+    config = command_config(
+        settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+    )
+    writer = IngestWriter(db, clock, config, on_paging=lambda: None)
+    loop = asyncio.new_event_loop()
+    counter = 0
+    print(f"{'scenario':44} {'parse us/alert':>15} {'commit us/alert':>16} {'alerts/s':>9}")
+    for shape in SHAPES:
+        with db.unit_of_work() as session:
+            service = services.create_service(
+                session,
+                data=ServiceCreate(
+                    name=f"cost-{shape.name}",
+                    grouping_mode="labels" if shape.grouped else "none",
+                    integration_types=["prometheus"],
+                ),
+                now=clock.now(),
+            )
+            key = services.list_integration_keys(session, service_id=service.id)[0].key
+        parse_seconds = commit_seconds = 0.0
+        per_commit = shape.alerts_per_request * shape.requests_per_commit
+        commits = max(1, args.alerts // per_commit)
+        for round_ in range(commits + 5):  # the first five warm up
+            raw = [body(counter + r * 1000, shape.alerts_per_request) for r in range(16)]
+            counter += 100_000
+            started = time.perf_counter()
+            jobs = []
+            for request in raw[: shape.requests_per_commit]:
+                events = parse_postable_alerts(
+                    orjson.loads(request),
+                    now=clock.now(),
+                    body_size=len(request),
+                    raw_limit=settings.raw_payload_limit_bytes,
+                    raw_body=request,
+                )
+                jobs.append(IngestJob(key=key, events=events, future=loop.create_future()))
+            parsed = time.perf_counter()
+            writer.commit(jobs)
+            done = time.perf_counter()
+            if round_ >= 5:
+                parse_seconds += parsed - started
+                commit_seconds += done - parsed
+        alerts = commits * per_commit
+        print(
+            f"{shape.name:44} {parse_seconds / alerts * 1e6:15.1f} "
+            f"{commit_seconds / alerts * 1e6:16.1f} "
+            f"{alerts / (parse_seconds + commit_seconds):9.0f}",
+            flush=True,
+        )
+    db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
