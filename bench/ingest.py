@@ -944,8 +944,8 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
     parser.add_argument(
         "--http-processes",
         type=int,
-        default=os.cpu_count() or 1,
-        help="vigil serve --http-processes (default: one per CPU core)",
+        default=1,
+        help="vigil serve --http-processes (default 1, as vigil serve itself; 0: one per core)",
     )
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n] or (
