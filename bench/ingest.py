@@ -489,8 +489,12 @@ class Vigil:
                 str(self.port),
                 "--log-level",
                 "warning",
-                "--http-processes",
-                str(self.http_processes),
+                # Only when asked: older commits (--vigil-src) have no such option.
+                *(
+                    ["--http-processes", str(self.http_processes)]
+                    if self.http_processes != 1
+                    else []
+                ),
             ],
             env=self.env,
             cwd=self.workdir,
