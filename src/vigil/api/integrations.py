@@ -320,7 +320,7 @@ def _commit_change(db: Database, body: Any, now: datetime) -> int:
 async def pagerduty_change(request: Request) -> Response:
     app = request.app
     try:
-        body, _size = await read_json(request)
+        body, _raw = await read_json(request)
         change_id = await run_in_threadpool(
             _commit_change, app.state.db, body, app.state.clock.now()
         )

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 import orjson
@@ -126,6 +125,9 @@ class Driver:
             with suppress(Exception):
                 cursor.close()
 
+    def _text(self, sql: Sql) -> str:
+        return sql.postgres if self.postgres else sql.sqlite
+
     def _params(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
         values = []
         for name in sql.names:
@@ -145,7 +147,7 @@ class Driver:
 
     def rows(self, sql: Sql, **params: Any) -> list[tuple[Any, ...]]:
         """Every row of a query (or of an `UPDATE … RETURNING`)."""
-        text = sql.postgres if self.postgres else sql.sqlite
+        text = self._text(sql)
         with self._cursor(text) as cursor:
             cursor.execute(text, self._params(sql, params))
             return list(cursor.fetchall())
@@ -164,7 +166,7 @@ class Driver:
         return records
 
     def run(self, sql: Sql, **params: Any) -> None:
-        text = sql.postgres if self.postgres else sql.sqlite
+        text = self._text(sql)
         with self._cursor(text) as cursor:
             cursor.execute(text, self._params(sql, params))
 
@@ -172,7 +174,7 @@ class Driver:
         """One statement for many parameter sets (psycopg pipelines them: one round trip)."""
         if not params:
             return
-        text = sql.postgres if self.postgres else sql.sqlite
+        text = self._text(sql)
         with self._cursor(text) as cursor:
             cursor.executemany(text, [self._params(sql, p) for p in params])
 
@@ -278,12 +280,10 @@ class Insert:
         self.table = table.name
         columns = [c for c in table.columns if with_id or c.name != "id"]
         self.columns = [column.name for column in columns]
-        self.defaults = {column.name: _default(column) for column in columns}
-        self.columns_with_defaults = [(name, self.defaults[name]) for name in self.columns]
+        self.columns_with_defaults = [(column.name, _default(column)) for column in columns]
         # (column index, conversion) for the columns whose values need one, per database.
         self.sqlite_converters: list[tuple[int, Callable[[Any], Any]]] = []
         self.postgres_converters: list[tuple[int, Callable[[Any], Any]]] = []
-        self._columns = columns
         for index, column in enumerate(columns):
             if isinstance(column.type, UTCDateTime):
                 self.sqlite_converters.append((index, _memo(sqlite_datetime)))
@@ -295,17 +295,10 @@ class Insert:
         self.sqlite = (
             f"INSERT INTO {self.table} ({names}) VALUES ({', '.join('?' for _ in self.columns)})"
         )
-
-    @cached_property
-    def postgres(self) -> str:
-        """One row's INSERT, JSON columns cast from text. An `INSERT … SELECT FROM unnest(…)` of
-        column arrays made one statement of a batch, but psycopg's array dumping in Python cost
-        more than the pipelined executemany's round trip saves (measured: 1.3-2.6x slower)."""
+        # One row's INSERT, JSON cast from text, run as psycopg's pipelined executemany. An
+        # `INSERT … SELECT FROM unnest(column arrays)` made one statement of a batch, but
+        # psycopg dumps arrays in Python: 1.3-2.6x slower, measured.
         placeholders = [
-            "CAST(%s AS JSONB)" if isinstance(column.type, sa.JSON) else "%s"
-            for column in self._columns
+            "CAST(%s AS JSONB)" if isinstance(column.type, sa.JSON) else "%s" for column in columns
         ]
-        return (
-            f"INSERT INTO {self.table} ({', '.join(self.columns)})"
-            f" VALUES ({', '.join(placeholders)})"
-        )
+        self.postgres = f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(placeholders)})"
