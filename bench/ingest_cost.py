@@ -12,7 +12,6 @@ fresh alerts and commits them through the group-commit writer the way `vigil ser
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -91,7 +91,6 @@ def main() -> int:
         settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
     )
     writer = IngestWriter(db, clock, config, on_paging=lambda: None)
-    loop = asyncio.new_event_loop()
     counter = 0
     print(f"{'scenario':44} {'parse us/alert':>15} {'commit us/alert':>16} {'alerts/s':>9}")
     for shape in SHAPES:
@@ -122,7 +121,7 @@ def main() -> int:
                     raw_limit=settings.raw_payload_limit_bytes,
                     raw_body=request,
                 )
-                jobs.append(IngestJob(key=key, events=events, future=loop.create_future()))
+                jobs.append(IngestJob(key=key, events=events, reply_to=_NOWHERE))
             parsed = time.perf_counter()
             writer.commit(jobs)
             done = time.perf_counter()
@@ -138,6 +137,16 @@ def main() -> int:
         )
     db.dispose()
     return 0
+
+
+class _Nowhere:
+    """Answers go nowhere: this bench times the commit, not the hand-back."""
+
+    def deliver(self, jobs: list[Any]) -> None:
+        pass
+
+
+_NOWHERE = _Nowhere()
 
 
 if __name__ == "__main__":

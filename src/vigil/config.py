@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     worker_interval_seconds: float = Field(default=1.0, gt=0)
     # `vigil serve`'s embedded worker: a child process (a core of its own) or a thread.
     embedded_worker: Literal["process", "thread"] = "process"
+    # `vigil serve`'s ingest writer: a child process (a core of its own), or a thread in each
+    # HTTP process.
+    ingest_writer: Literal["process", "thread"] = "process"
     # `vigil serve`'s HTTP processes on one port (SO_REUSEPORT); 0: one per CPU core.
     http_processes: int = Field(default=1, ge=0)
     raw_payload_limit_bytes: int = Field(default=16_384, ge=0)

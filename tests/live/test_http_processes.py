@@ -34,7 +34,7 @@ from tests.live.harness import (
     key_of,
     poll,
 )
-from tests.live.test_worker_process import alive, children
+from tests.live.test_worker_process import alive, children, command_line
 from tests.live_paging.harness import (
     PushReceiver,
     created,
@@ -53,13 +53,6 @@ def receiver() -> Iterator[PushReceiver]:
     push.start()
     yield push
     push.stop()
-
-
-def command_line(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
-        return []
 
 
 def http_children(server: LiveProcess) -> list[int]:

@@ -1,5 +1,5 @@
-"""`vigil serve` runs its embedded worker as a child process: it gets a core of its own, comes
-back if it dies, and never outlives the server."""
+"""`vigil serve` runs its embedded worker (and its ingest writer) as child processes: each gets a
+core of its own, comes back if it dies, and never outlives the server."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.live.harness import DatabaseFactory, LiveProcess, Processes, Runner, poll
 from tests.live.test_alert_expiry import (
@@ -32,10 +33,38 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def worker_child(server: LiveProcess) -> int:
-    found = poll(lambda: children(server.process.pid) or None, within=20, what="the worker child")
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def child_running(server: LiveProcess, command: str) -> int:
+    """The one child of `vigil serve` running `vigil COMMAND` (worker, ingest-writer)."""
+    found = poll(
+        lambda: [p for p in children(server.process.pid) if command in command_line(p)] or None,
+        within=20,
+        what=f"the {command} child",
+    )
     assert len(found) == 1, found
     return found[0]
+
+
+def worker_child(server: LiveProcess) -> int:
+    return child_running(server, "worker")
+
+
+def replacement(server: LiveProcess, first: int, command: str) -> int:
+    """The child that `vigil serve` started in place of `first`, which ran `vigil COMMAND`."""
+    return poll(
+        lambda: next(
+            (c for c in children(server.process.pid) if c != first and command in command_line(c)),
+            None,
+        ),
+        within=20,
+        what=f"a new {command} process",
+    )
 
 
 def test_a_killed_worker_process_is_replaced_and_paging_goes_on(
@@ -49,7 +78,10 @@ def test_a_killed_worker_process_is_replaced_and_paging_goes_on(
     os.kill(first, signal.SIGKILL)
 
     replacement = poll(
-        lambda: next((c for c in children(server.process.pid) if c != first), None),
+        lambda: next(
+            (c for c in children(server.process.pid) if c != first and "worker" in command_line(c)),
+            None,
+        ),
         within=20,
         what="a new worker process",
     )
@@ -61,19 +93,20 @@ def test_a_killed_worker_process_is_replaced_and_paging_goes_on(
         assert_resolved_by_expiry(wait_until_expired(api, alertname, server))
 
 
-def test_the_worker_process_ends_with_the_server_even_when_the_server_is_killed(
-    databases: DatabaseFactory, processes: Processes, in_process: Runner
+@pytest.mark.parametrize("command", ["worker", "ingest-writer"])
+def test_the_children_end_with_the_server_even_when_the_server_is_killed(
+    databases: DatabaseFactory, processes: Processes, in_process: Runner, command: str
 ) -> None:
     deployment = databases.deploy(in_process)
     stopped = processes.spawn_server(deployment)
     killed = processes.spawn_server(deployment)
     processes.wait_ready(stopped)
     processes.wait_ready(killed)
-    gentle, abrupt = worker_child(stopped), worker_child(killed)
+    gentle, abrupt = child_running(stopped, command), child_running(killed, command)
 
     stopped.stop()
     killed.process.kill()
     killed.process.wait(timeout=10)
 
-    poll(lambda: not alive(gentle) or None, within=20, what="the worker of a stopped server to end")
-    poll(lambda: not alive(abrupt) or None, within=20, what="the worker of a killed server to end")
+    poll(lambda: not alive(gentle) or None, within=20, what=f"the {command} of a stopped server")
+    poll(lambda: not alive(abrupt) or None, within=20, what=f"the {command} of a killed server")

@@ -27,6 +27,7 @@ from vigil.config import Settings, get_settings
 from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig, WorkerProcess
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.impact import Thresholds
+from vigil.integrations.remote import RemoteIngestWriter
 from vigil.integrations.writer import IngestWriter
 from vigil.notify.senders import channels_from_settings
 from vigil.notify.service import LinkConfig
@@ -97,10 +98,16 @@ def create_app(
     clock: Clock | None = None,
     embedded_worker: bool = False,
     worker_process: list[str] | None = None,
+    ingest_socket: str | None = None,
+    ingest_process: list[str] | None = None,
 ) -> FastAPI:
     """The app; with `embedded_worker` the engine runs beside it, on a thread, or, when
     `worker_process` gives the command line of a `vigil worker --wake-from-stdin`, in a child
-    process of its own (what `vigil serve` does)."""
+    process of its own (what `vigil serve` does).
+
+    Inbound alerts are committed by a writer thread of this process, or, with `ingest_socket`,
+    by the ingest writer process listening there; `ingest_process` is the command line of that
+    process when this app starts and supervises it (`vigil serve`'s first HTTP process)."""
     settings = settings or get_settings()
     db = db or Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
     clock = clock or SystemClock()
@@ -111,6 +118,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker: EmbeddedWorker | WorkerProcess | None = None
+        writer_process = (
+            WorkerProcess(ingest_process, name="ingest writer") if ingest_process else None
+        )
+        if writer_process is not None:
+            writer_process.start()
         if embedded_worker and worker_process:
             worker = WorkerProcess(worker_process)
             app.state.wake = worker.wake
@@ -128,6 +140,8 @@ def create_app(
             yield
         finally:
             app.state.ingest.stop()
+            if writer_process is not None:
+                writer_process.stop()
             if worker is not None:
                 worker.stop()
 
@@ -147,8 +161,15 @@ def create_app(
     # On PostgreSQL the commit that starts paging also NOTIFYs every worker, this process's
     # own included; waking it through the pipe as well would only run a second, empty cycle.
     postgres = is_postgres(db.engine)
-    app.state.ingest = IngestWriter(
-        db, clock, command_settings, on_paging=lambda: None if postgres else app.state.wake()
+
+    def on_paging() -> None:
+        if not postgres:
+            app.state.wake()
+
+    app.state.ingest = (
+        RemoteIngestWriter(ingest_socket, on_paging=on_paging)
+        if ingest_socket
+        else IngestWriter(db, clock, command_settings, on_paging=on_paging)
     )
     install_error_handlers(app)
     for module in (

@@ -19,6 +19,7 @@ from vigil.integrations.generic import parse_generic
 from vigil.integrations.ingest import IngestResult
 from vigil.integrations.pagerduty import parse_alert_event, parse_change_event
 from vigil.integrations.prometheus import parse_postable_alerts
+from vigil.integrations.remote import RemoteIngestWriter
 from vigil.integrations.writer import IngestWriter
 from vigil.services import service as services
 from vigil.storage.db import Database
@@ -84,7 +85,7 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
 async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
     """Hand the events to the group-commit writer; returns once they are committed (the writer
     wakes the worker when paging started)."""
-    writer: IngestWriter = app.state.ingest
+    writer: IngestWriter | RemoteIngestWriter = app.state.ingest
     return await writer.submit(key, events)
 
 

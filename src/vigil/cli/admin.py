@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +28,8 @@ from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
 from vigil.engine import runner
 from vigil.engine.runner import Listener
+from vigil.integrations.remote import IngestServer
+from vigil.integrations.writer import IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
 from vigil.storage import migrate
@@ -75,6 +80,10 @@ def serve(
         int | None,
         typer.Option(help="With --http-child: the pipe that wakes the worker.", hidden=True),
     ] = None,
+    ingest_socket: Annotated[
+        str | None,
+        typer.Option(help="With --http-child: the ingest writer process's socket.", hidden=True),
+    ] = None,
 ) -> None:
     """Serve the API, the integrations and the web UI (with an embedded worker by default)."""
     settings = get_settings()
@@ -105,7 +114,7 @@ def serve(
         )
 
     if http_child:
-        app = create_app(settings, db=db)
+        app = create_app(settings, db=db, ingest_socket=ingest_socket)
         if wake_fd is not None:
             app.state.wake = processes.wake_through(wake_fd)
         child_server = server(app)
@@ -115,7 +124,21 @@ def serve(
     worker_argv = None
     if settings.embedded_worker == "process":
         worker_argv = [sys.executable, "-m", "vigil", "worker", "--wake-from-stdin"]
-    app = create_app(settings, db=db, embedded_worker=not no_worker, worker_process=worker_argv)
+    ingest_argv = None
+    if settings.ingest_writer == "process":
+        # A directory only this user can enter: the socket carries pickles between our processes.
+        socket_dir = tempfile.mkdtemp(prefix="vigil-ingest-")
+        atexit.register(shutil.rmtree, socket_dir, ignore_errors=True)
+        ingest_socket = str(Path(socket_dir) / "ingest.sock")
+        ingest_argv = [sys.executable, "-m", "vigil", "ingest-writer", "--socket", ingest_socket]
+    app = create_app(
+        settings,
+        db=db,
+        embedded_worker=not no_worker,
+        worker_process=worker_argv,
+        ingest_socket=ingest_socket,
+        ingest_process=ingest_argv,
+    )
     primary = server(app)
     if count == 1:
         processes.run(primary)
@@ -125,6 +148,8 @@ def serve(
     argv += ["--port", str(sock.getsockname()[1]), "--log-level", log_level]
     if tls_cert and tls_key:
         argv += ["--tls-cert", str(tls_cert.resolve()), "--tls-key", str(tls_key.resolve())]
+    if ingest_socket:
+        argv += ["--ingest-socket", ingest_socket]
     # `app.state.wake` is looked up on each wake-up: the app's startup sets it to the worker's.
     children = processes.HttpProcesses(argv, count - 1, wake=lambda: app.state.wake())
     logging.getLogger("uvicorn.error").info(
@@ -176,6 +201,33 @@ def worker(
     if listener:
         listener.stop()
     engine.close()
+
+
+def ingest_writer(
+    socket_path: Annotated[
+        str, typer.Option("--socket", help="Unix socket to accept the HTTP processes on.")
+    ],
+) -> None:
+    """Run as `vigil serve`'s ingest writer process: commit inbound alerts for its HTTP
+    processes; stop at the end of standard input."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = get_settings()
+    db = _database(settings)
+    links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
+    # Wake-ups for new paging go back with each answer: the HTTP process wakes the worker.
+    writer = IngestWriter(
+        db, SystemClock(), command_config(settings, links), on_paging=lambda: None
+    )
+    server = IngestServer(writer, socket_path)
+    server.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runner.stop_at_end_of_input(stop)
+    stop.wait()
+    server.stop()
+    db.dispose()
 
 
 @db_app.command("upgrade")

@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.command()(admin.serve)
 app.command()(admin.worker)
+app.command(hidden=True)(admin.ingest_writer)
 app.command()(admin.demo)
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.token_app, name="token")

@@ -532,17 +532,19 @@ class WorkerProcess:
     for the interpreter. A child process gives the engine a core of its own. It is still "the
     embedded worker": `vigil serve` starts it, restarts it if it dies, and stops it on the way
     out. Each byte written to its stdin wakes it at once (`vigil worker --wake-from-stdin`); end
-    of input, which also happens when `vigil serve` is killed, stops it.
+    of input, which also happens when `vigil serve` is killed, stops it. `vigil serve` supervises
+    its ingest writer process (`vigil ingest-writer`) the same way.
     """
 
     RESTART_DELAY = 1.0
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], *, name: str = "worker") -> None:
         self.argv = argv
+        self.name = name  # what the log calls it: the same supervision serves the ingest writer
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._monitor = threading.Thread(
-            target=self._supervise, name="vigil-worker-process", daemon=True
+            target=self._supervise, name=f"vigil-{name}-process", daemon=True
         )
 
     def start(self) -> None:
@@ -564,7 +566,7 @@ class WorkerProcess:
             code = process.wait()
             if self._stopping.is_set():
                 return
-            log.error("the worker process exited with %s; starting a new one", code)
+            log.error("the %s process exited with %s; starting a new one", self.name, code)
             self._stopping.wait(self.RESTART_DELAY)
             if not self._stopping.is_set():
                 self._spawn()
@@ -608,5 +610,19 @@ def wake_from_stdin(engine: Engine, stop: threading.Event) -> threading.Thread:
             engine.wake()
 
     thread = threading.Thread(target=read, name="vigil-wake-pipe", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_at_end_of_input(stop: threading.Event) -> threading.Thread:
+    """A supervised child's end of `WorkerProcess` that needs no wake-ups: stop at end of input."""
+
+    def read() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(0, 4096):
+                pass
+        stop.set()
+
+    thread = threading.Thread(target=read, name="vigil-parent-pipe", daemon=True)
     thread.start()
     return thread

@@ -7,19 +7,24 @@ applies it per service in one set-based pass, commits once, and only then answer
 so a 2xx still means "committed". When a grouped commit fails, each request is retried alone, so
 one request's trouble is never another's answer.
 
-Answers go back to the event loop that asked, all of a commit's in one call: a wake-up of the
-loop per request cost a system call and a round of callbacks each.
+Answers go back to where each request came from, all of a commit's in one call per place: the
+event loop that asked (a wake-up of the loop per request cost a system call and a round of
+callbacks each), or the connection of an HTTP process when the writer runs in a process of its
+own (`vigil.integrations.remote`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from prometheus_client import Histogram
 
@@ -48,14 +53,37 @@ COMMIT_REQUESTS = Histogram(
 MAX_EVENTS_PER_COMMIT = 5_000
 
 
+class ReplyTo(Protocol):
+    """Where answers go: called once per commit, from the writer thread, with the jobs of that
+    commit that came from here (each with its `answer` set)."""
+
+    def deliver(self, jobs: list[IngestJob]) -> None: ...
+
+
 @dataclass(slots=True)
 class IngestJob:
     """One request's events, and where its answer goes once they are committed."""
 
     key: str
     events: list[AlertEvent]
-    future: asyncio.Future[IngestResult]
+    reply_to: ReplyTo
+    # What `reply_to` needs to find the request again: its future, or its number on a connection.
+    tag: Any = None
     answer: IngestResult | BaseException | None = None
+    commit_seconds: float = 0.0  # of the commit that answered it, for the HTTP process's metrics
+
+
+class _LoopReply:
+    """Answers for futures of one event loop, handed over with one thread-safe call."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def deliver(self, jobs: list[IngestJob]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            self.loop.call_soon_threadsafe(_settle, jobs)
 
 
 class IngestWriter:
@@ -78,14 +106,25 @@ class IngestWriter:
         self._queue: queue.SimpleQueue[IngestJob | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._replies: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopReply] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
         """Queue one request (from the event loop); the future resolves after its commit, or
         with its error."""
-        job = IngestJob(key=key, events=events, future=asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        reply = self._replies.get(loop)
+        if reply is None:
+            reply = self._replies[loop] = _LoopReply(loop)
+        future: asyncio.Future[IngestResult] = loop.create_future()
+        self.enqueue(IngestJob(key=key, events=events, reply_to=reply, tag=future))
+        return future
+
+    def enqueue(self, job: IngestJob) -> None:
+        """Queue one job from any thread; `job.reply_to` hears of it after its commit."""
         self._ensure_started()
         self._queue.put(job)
-        return job.future
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread."""
@@ -141,7 +180,8 @@ class IngestWriter:
         started = time.perf_counter()
         try:
             answers = self._commit_together(batch)
-            COMMIT_SECONDS.observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            COMMIT_SECONDS.observe(elapsed)
             COMMIT_REQUESTS.observe(len(batch))
         except Exception as exc:
             if len(batch) == 1:
@@ -154,6 +194,7 @@ class IngestWriter:
         paging = False
         for job, answer in zip(batch, answers, strict=True):
             job.answer = answer
+            job.commit_seconds = elapsed
             if not isinstance(answer, BaseException):
                 paging = paging or answer.paging_started
         if paging:
@@ -192,24 +233,31 @@ class IngestWriter:
 
 
 def _answer(batch: list[IngestJob]) -> None:
-    """Hand each job's answer to its event loop: one thread-safe call per loop and commit."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[IngestJob]] = {}
+    """Hand each job's answer back where it came from: one delivery per place and commit."""
+    by_place: dict[int, tuple[ReplyTo, list[IngestJob]]] = {}
     for job in batch:
-        by_loop.setdefault(job.future.get_loop(), []).append(job)
-    for loop, jobs in by_loop.items():
+        by_place.setdefault(id(job.reply_to), (job.reply_to, []))[1].append(job)
+    for reply_to, jobs in by_place.values():
         try:
-            loop.call_soon_threadsafe(_settle, jobs)
-        except RuntimeError:  # the loop has closed: nobody is waiting any more
-            continue
+            reply_to.deliver(jobs)
+        except Exception:  # one place's trouble (a closed connection) is not another's
+            log.exception("could not deliver %d ingest answers", len(jobs))
+
+
+def settle(
+    future: asyncio.Future[IngestResult], answer: IngestResult | BaseException | None
+) -> None:
+    """Resolve one request's future with its answer (on the future's own event loop)."""
+    if future.done():  # the request was cancelled (its sender hung up)
+        return
+    if isinstance(answer, BaseException):
+        future.set_exception(answer)
+    elif answer is not None:
+        future.set_result(answer)
+    else:
+        future.set_exception(RuntimeError("the ingest writer gave no answer"))
 
 
 def _settle(jobs: list[IngestJob]) -> None:
     for job in jobs:
-        if job.future.done():  # the request was cancelled (its sender hung up)
-            continue
-        if isinstance(job.answer, BaseException):
-            job.future.set_exception(job.answer)
-        elif job.answer is not None:
-            job.future.set_result(job.answer)
-        else:
-            job.future.set_exception(RuntimeError("the ingest writer gave no answer"))
+        settle(job.tag, job.answer)

@@ -1,0 +1,267 @@
+"""The ingest writer in a process of its own, and the HTTP processes' connection to it.
+
+In one process, the HTTP event loop and the group-commit writer thread take turns on one
+interpreter: each single-alert request cost about 130 µs on the loop and 200 µs in the writer,
+one after the other, so a two-core machine served one request per 330 µs and left a core idle.
+`vigil serve` therefore runs the writer (`vigil.integrations.writer`) in a child process:
+its HTTP processes parse and validate each request, hand the events over a Unix socket, and
+answer once the writer says they are committed, so a 2xx still means "committed".
+
+The socket lives in a directory only this user can open, and carries pickles between processes
+of one `vigil serve`: nothing else can connect, and nothing unvalidated crosses it. A frame is a
+4-byte length and a pickle; a request is `(number, integration key, events)`, an answer frame
+holds the commit's duration and `[(number, IngestResult or error), ...]` for every request of
+that commit from that connection (the HTTP process puts the figures in its `/metrics`). When
+the writer process is away (restarting after a crash), requests answer 503 so senders retry; a
+retried alert is deduplicated like any repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import pickle
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vigil.alerts.events import AlertEvent
+from vigil.errors import Unavailable
+from vigil.integrations.ingest import IngestResult
+from vigil.integrations.writer import (
+    COMMIT_REQUESTS,
+    COMMIT_SECONDS,
+    IngestJob,
+    IngestWriter,
+    settle,
+)
+
+log = logging.getLogger("vigil.ingest")
+
+_LENGTH = struct.Struct(">I")
+# A request may be as large as the body limit, and its events pickle a little larger.
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+CONNECT_SECONDS = 10.0  # how long a request waits for a (re)starting writer before a 503
+
+
+def encode(value: Any) -> bytes:
+    """One frame: length, then the pickle."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _portable(answer: IngestResult | BaseException | None) -> Any:
+    """An answer that survives the trip: an error that cannot be pickled (a driver's exception
+    holding a connection) travels as a 503 naming it, which senders retry."""
+    if not isinstance(answer, BaseException):
+        return answer
+    try:
+        pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return Unavailable(f"the ingest writer failed: {type(answer).__name__}; retry")
+    return answer
+
+
+# ---------------------------------------------------------------------------------------------
+# The writer process's side
+
+
+class _Connection:
+    """One HTTP process's connection: reads its requests, writes the answers of each commit."""
+
+    def __init__(self, sock: socket.socket, writer: IngestWriter) -> None:
+        self.sock = sock
+        self.writer = writer
+        self._send = threading.Lock()
+        self.thread = threading.Thread(target=self._read, name="vigil-ingest-conn", daemon=True)
+
+    def deliver(self, jobs: list[IngestJob]) -> None:
+        answers = [(job.tag, _portable(job.answer)) for job in jobs]
+        frame = encode((jobs[0].commit_seconds, answers))
+        with self._send, contextlib.suppress(OSError):  # the HTTP process has gone away
+            self.sock.sendall(frame)
+
+    def _read(self) -> None:
+        stream = self.sock.makefile("rb")
+        try:
+            while True:
+                header = stream.read(_LENGTH.size)
+                if len(header) < _LENGTH.size:
+                    return
+                (length,) = _LENGTH.unpack(header)
+                if length > MAX_FRAME_BYTES:
+                    log.error("ingest connection sent a %d byte frame; closing it", length)
+                    return
+                data = stream.read(length)
+                if len(data) < length:
+                    return
+                number, key, events = pickle.loads(data)
+                self.writer.enqueue(IngestJob(key=key, events=events, reply_to=self, tag=number))
+        except OSError:
+            return
+        finally:
+            stream.close()
+
+
+class IngestServer:
+    """Accepts the HTTP processes' connections on a Unix socket and feeds one `IngestWriter`."""
+
+    def __init__(self, writer: IngestWriter, path: str) -> None:
+        self.writer = writer
+        self.path = path
+        Path(path).unlink(missing_ok=True)  # left behind by a writer process that was killed
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(path)
+        Path(path).chmod(0o600)
+        self._listener.listen(128)
+        self._thread = threading.Thread(
+            target=self._accept, name="vigil-ingest-accept", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            _Connection(sock, self.writer).thread.start()
+
+    def stop(self) -> None:
+        """Take no new connections, then commit and answer what is queued."""
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        Path(self.path).unlink(missing_ok=True)
+        self.writer.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTTP process's side
+
+
+class RemoteIngestWriter:
+    """`IngestWriter`'s `submit` for an HTTP process: the commit happens in the writer process.
+
+    One connection per event loop (uvicorn runs one); requests written as they come, answers
+    matched by number. A lost connection fails its waiting requests with 503 and is opened again
+    by the next request.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        on_paging: Callable[[], None],
+        connect_seconds: float = CONNECT_SECONDS,
+    ) -> None:
+        self.path = path
+        self.on_paging = on_paging
+        self.connect_seconds = connect_seconds
+        self._numbers = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[IngestResult]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stream: asyncio.StreamWriter | None = None
+        self._backlog: list[bytes] = []
+        self._connecting: asyncio.Task[None] | None = None
+        self._reading: asyncio.Task[None] | None = None
+
+    def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
+        """Send one request; the future resolves once the writer process has committed it."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._reset(Unavailable("the ingest connection was reset; retry"))
+            self._loop = loop
+        future: asyncio.Future[IngestResult] = loop.create_future()
+        number = next(self._numbers)
+        self._waiting[number] = future
+        self._backlog.append(encode((number, key, events)))
+        if self._stream is None:
+            if self._connecting is None:
+                self._connecting = loop.create_task(self._connect())
+        elif len(self._backlog) == 1:
+            # Requests handled in this turn of the loop go out together: a write to the socket
+            # costs a system call, which on a virtual machine cost more than the pickling.
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        if self._stream is not None and self._backlog:
+            self._stream.write(b"".join(self._backlog))
+        self._backlog.clear()
+
+    async def _connect(self) -> None:
+        deadline = time.monotonic() + self.connect_seconds
+        while True:
+            try:
+                reader, stream = await asyncio.open_unix_connection(self.path)
+                break
+            except OSError as exc:
+                if time.monotonic() >= deadline:
+                    log.error("cannot reach the ingest writer at %s: %s", self.path, exc)
+                    self._connecting = None
+                    self._fail(Unavailable("the ingest writer is not running; retry"))
+                    return
+                await asyncio.sleep(0.05)
+        self._stream = stream
+        self._connecting = None
+        self._flush()
+        self._reading = asyncio.get_running_loop().create_task(self._read(reader, stream))
+
+    async def _read(self, reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                header = await reader.readexactly(_LENGTH.size)
+                (length,) = _LENGTH.unpack(header)
+                seconds, answers = pickle.loads(await reader.readexactly(length))
+                # The commit's figures, in this process's /metrics: the writer has no HTTP port.
+                COMMIT_SECONDS.observe(seconds)
+                COMMIT_REQUESTS.observe(len(answers))
+                paging = False
+                for number, answer in answers:
+                    future = self._waiting.pop(number, None)
+                    if future is not None:
+                        settle(future, answer)
+                    if isinstance(answer, IngestResult) and answer.paging_started:
+                        paging = True
+                if paging:
+                    self.on_paging()
+        except (asyncio.IncompleteReadError, OSError):
+            pass
+        if self._stream is stream:
+            log.warning("the ingest writer closed its connection")
+            self._stream = None
+            self._reading = None
+            self._fail(Unavailable("the ingest writer stopped before answering; retry"))
+        stream.close()
+
+    def _fail(self, error: Unavailable) -> None:
+        waiting, self._waiting = self._waiting, {}
+        self._backlog.clear()
+        for future in waiting.values():
+            with contextlib.suppress(RuntimeError):  # a future of an event loop that has closed
+                settle(future, error)
+
+    def _reset(self, error: Unavailable) -> None:
+        for task in (self._connecting, self._reading):
+            if task is not None and not task.get_loop().is_closed():
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        if self._stream is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed
+                self._stream.close()
+        self._stream = None
+        self._connecting = None
+        self._reading = None
+        self._fail(error)
+
+    def stop(self) -> None:
+        """Close the connection; the writer process finishes what it was sent."""
+        self._reset(Unavailable("vigil is shutting down; retry"))

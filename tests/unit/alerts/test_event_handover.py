@@ -1,0 +1,37 @@
+"""Alert events cross from `vigil serve`'s HTTP processes to its ingest writer process as pickles
+(`vigil.integrations.remote`): every field must arrive as it was sent."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from datetime import UTC, datetime
+
+from vigil.alerts.events import Action, AlertEvent
+
+
+def test_an_alert_event_reaches_the_writer_process_with_every_field() -> None:
+    event = AlertEvent(
+        action=Action.RESOLVE,
+        dedup_key="4c2e0f9d5b8a7e61",
+        integration_type="alertmanager",
+        summary="Disk full on db-1",
+        severity="critical",
+        source="db-1",
+        labels={"alertname": "DiskFull", "instance": "db-1:9100"},
+        details={"description": "95% used", "nested": {"free_bytes": 1024}},
+        links=[{"href": "https://runbooks.example.com/disk", "text": "Runbook"}],
+        group_key='{}:{alertname="DiskFull"}',
+        starts_at=datetime(2026, 3, 2, 8, 58, tzinfo=UTC),
+        ends_at=datetime(2026, 3, 2, 9, 4, tzinfo=UTC),
+        raw={"status": "resolved"},
+    )
+    every_field_set = [
+        f.name for f in dataclasses.fields(AlertEvent) if getattr(event, f.name) == f.default
+    ]
+    assert every_field_set == []  # a new field must be set above, and handed over by __reduce__
+
+    arrived = pickle.loads(pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL))
+
+    assert arrived == event
+    assert arrived.action is Action.RESOLVE
