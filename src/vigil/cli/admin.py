@@ -224,7 +224,7 @@ def ingest_writer(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    runner.stop_at_end_of_input(stop)
+    processes.at_end_of_input(stop.set)
     stop.wait()
     server.stop()
     db.dispose()

@@ -64,12 +64,18 @@ def run(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> N
 def stop_at_end_of_input(server: uvicorn.Server) -> threading.Thread:
     """A child's end of `HttpProcesses`: stop serving when stdin ends, which it does when the
     primary stops the child and when the primary dies."""
+    return at_end_of_input(lambda: setattr(server, "should_exit", True))
+
+
+def at_end_of_input(then: Callable[[], None]) -> threading.Thread:
+    """Call `then` once stdin ends: how a supervised child (an extra HTTP process, the ingest
+    writer) learns that its parent stopped it or died."""
 
     def read() -> None:
         with contextlib.suppress(OSError):
             while os.read(0, 4096):
                 pass
-        server.should_exit = True
+        then()
 
     thread = threading.Thread(target=read, name="vigil-parent-pipe", daemon=True)
     thread.start()

@@ -612,17 +612,3 @@ def wake_from_stdin(engine: Engine, stop: threading.Event) -> threading.Thread:
     thread = threading.Thread(target=read, name="vigil-wake-pipe", daemon=True)
     thread.start()
     return thread
-
-
-def stop_at_end_of_input(stop: threading.Event) -> threading.Thread:
-    """A supervised child's end of `WorkerProcess` that needs no wake-ups: stop at end of input."""
-
-    def read() -> None:
-        with contextlib.suppress(OSError):
-            while os.read(0, 4096):
-                pass
-        stop.set()
-
-    thread = threading.Thread(target=read, name="vigil-parent-pipe", daemon=True)
-    thread.start()
-    return thread
