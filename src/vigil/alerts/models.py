@@ -29,8 +29,11 @@ class Alert(Base):
             sqlite_where=sa.text("status = 'firing'"),
             postgresql_where=sa.text("status = 'firing'"),
         ),
-        sa.Index("ix_alerts_incident_id", "incident_id", "dedup_key"),
-        # For late-duplicate checks on resolved alerts (the partial index covers firing ones).
+        # An incident's alerts in the order they came (SQLite appends the row id): a batch of
+        # alerts joining an incident adds to one end of it, not to a page per alert.
+        sa.Index("ix_alerts_incident_id", "incident_id"),
+        # For refire and late-duplicate checks on resolved alerts (the partial index covers
+        # firing ones).
         sa.Index("ix_alerts_service_dedup_key", "service_id", "dedup_key"),
         sa.Index(
             "ix_alerts_expires_at",

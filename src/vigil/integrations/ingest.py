@@ -36,8 +36,9 @@ _FIRING = AlertStatus.FIRING.value
 _RESOLVED = AlertStatus.RESOLVED.value
 _LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR UPDATE")
 _SELECT_FIRING = Sql(
-    "SELECT id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at"
-    f" FROM alerts WHERE service_id = :service_id AND status = '{_FIRING}' AND dedup_key {{keys}}"
+    "SELECT id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at,"
+    " summary FROM alerts"
+    f" WHERE service_id = :service_id AND status = '{_FIRING}' AND dedup_key {{keys}}"
 )
 _SELECT_RESOLVED_STARTS = Sql(
     "SELECT dedup_key, starts_at FROM alerts"
@@ -49,8 +50,8 @@ _SELECT_OPEN_GROUPS = Sql(
     " AND group_key {keys} AND created_at >= :window_start ORDER BY created_at, id"
 )
 _SELECT_REFIRED = Sql(
-    "SELECT DISTINCT incident_id, dedup_key FROM alerts"
-    f" WHERE incident_id {{ids}} AND dedup_key {{keys}} AND status = '{_RESOLVED}'"
+    "SELECT DISTINCT incident_id, dedup_key FROM alerts WHERE service_id = :service_id"
+    f" AND dedup_key {{keys}} AND status = '{_RESOLVED}' AND incident_id {{ids}}"
 )
 _SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
 _RAISE_SEVERITIES = Sql(
@@ -82,6 +83,7 @@ class _AlertState:
     id: int | None = None
     incident_id: int | None = None
     severity: str = "SEV4"
+    stored_summary: str = ""  # as committed before this pass, for the timeline
     values: dict[str, Any] = field(default_factory=dict)
     is_new: bool = False
     changed: bool = False
@@ -221,7 +223,7 @@ def ingest_requests(
         if state.acknowledged and state.incident_id is not None:
             acknowledged_incidents.add(state.incident_id)
     _write_alerts(driver, service.id, states, now, summary)
-    _record_alert_events(driver, states, incidents, now)
+    _record_alert_events(driver, service.id, states, incidents, now)
     raised = _raise_incident_severities(driver, service, states, incidents, now)
     acked = _acknowledge_incidents(driver, acknowledged_incidents, now)
     if service.auto_resolve:
@@ -305,12 +307,13 @@ def _load_firing(driver: Driver, service_id: int, keys: set[str]) -> dict[str, _
     found: dict[str, _AlertState] = {}
     for chunk in _chunks(sorted(keys)):
         rows = driver.rows(_SELECT_FIRING, service_id=service_id, keys=chunk)
-        for alert_id, dedup_key, incident_id, severity, count, acked_at, starts_at in rows:
+        for alert_id, dedup_key, incident_id, severity, count, acked_at, starts_at, summary in rows:
             state = _AlertState(
                 dedup_key=dedup_key,
                 id=alert_id,
                 incident_id=incident_id,
                 severity=severity,
+                stored_summary=summary,
                 values={"event_count": count, "starts_at": parse_sqlite_datetime(starts_at)},
             )
             if acked_at is not None:
@@ -526,18 +529,19 @@ def _write_alerts(
 
 def _record_alert_events(
     driver: Driver,
+    service_id: int,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
     now: datetime,
 ) -> None:
-    refired = _refired_keys(driver, states, incidents)
+    refired = _refired_keys(driver, service_id, states, incidents)
     rows: list[dict[str, Any]] = []
     opened_by: set[int] = set()
     for state in states:
         if state.incident_id is None:
             continue
         data = {"alert_id": state.id, "dedup_key": state.dedup_key}
-        summary = state.values.get("summary", "")
+        summary = state.values.get("summary", state.stored_summary)
         if state.is_new:
             incident = incidents[state.incident_id]
             if incident.new and state.incident_id not in opened_by:
@@ -555,7 +559,10 @@ def _record_alert_events(
 
 
 def _refired_keys(
-    driver: Driver, states: list[_AlertState], incidents: dict[int, _IncidentState]
+    driver: Driver,
+    service_id: int,
+    states: list[_AlertState],
+    incidents: dict[int, _IncidentState],
 ) -> set[tuple[int, str]]:
     """(incident, key) pairs where a new alert repeats one that already resolved in the incident."""
     existing = {i.id for i in incidents.values() if not i.new}
@@ -564,7 +571,7 @@ def _refired_keys(
         return set()
     found: set[tuple[int, str]] = set()
     for chunk in _chunks(keys):
-        rows = driver.rows(_SELECT_REFIRED, ids=sorted(existing), keys=chunk)
+        rows = driver.rows(_SELECT_REFIRED, service_id=service_id, ids=sorted(existing), keys=chunk)
         found.update((incident_id, key) for incident_id, key in rows)
     return found
 

@@ -240,6 +240,36 @@ def test_grouping_by_labels_joins_the_open_incident_within_the_window(
     assert len(incidents(client, auth)) == 3
 
 
+def test_an_alert_that_fires_again_in_its_open_incident_says_so_on_the_timeline(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    def send(dedup_key: str, action: str = "trigger") -> None:
+        response = client.post(
+            f"/integrations/generic/{key}",
+            json={
+                "summary": f"disk {dedup_key}",
+                "dedup_key": dedup_key,
+                "action": action,
+                "labels": {"alertname": "Disk"},
+            },
+        )
+        assert response.status_code == 202, response.text
+
+    send("1")
+    send("2")
+    send("1", "resolve")  # alert 2 keeps the incident open
+    send("1")
+    send("3")
+    [only] = incidents(client, auth)
+    timeline = incident(client, auth, only["number"])["timeline"]
+    assert [(e["kind"], e["message"]) for e in timeline if e["kind"].startswith("alert")] == [
+        ("alert_added", "Alert added: disk 2"),
+        ("alert_resolved", "Alert resolved: disk 1"),
+        ("alert_refired", "Alert fired again: disk 1"),
+        ("alert_added", "Alert added: disk 3"),
+    ]
+
+
 def test_without_grouping_every_alert_opens_its_own_incident(
     client: TestClient, auth: dict[str, str], make_service: Any, session: Session
 ) -> None:

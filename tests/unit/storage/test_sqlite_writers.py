@@ -9,9 +9,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from vigil.storage.db import Database, FairLock
+from vigil.storage.db import Checkpointer, Database, FairLock
 
 
 def test_writers_of_one_process_get_the_lock_in_the_order_they_asked() -> None:
@@ -81,5 +82,41 @@ def test_committed_writes_reach_the_database_file_without_closing_connections(
         while file.stat().st_size <= in_log_only:
             assert time.monotonic() < deadline, "the write-ahead log was never checkpointed"
             time.sleep(0.1)
+    finally:
+        db.dispose()
+
+
+def test_the_write_ahead_log_starts_over_under_a_constant_stream_of_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An alert storm commits without pause; the log must still restart instead of growing
+    until the disk is full (and every read searches it)."""
+    monkeypatch.setattr(Checkpointer, "EVERY_SECONDS", 0.02)
+    monkeypatch.setattr(Checkpointer, "RESTART_FRAMES", 200)
+    file = tmp_path / "vigil.db"
+    log_file = tmp_path / "vigil.db-wal"
+    db = Database.from_url(f"sqlite:///{file}")
+    payload = "x" * 3000  # about a page per commit
+    try:
+        with db.unit_of_work() as session:
+            session.execute(sa.text("CREATE TABLE t (n INTEGER, body TEXT)"))
+        written = 0
+        largest_log = 0
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            with db.unit_of_work() as session:
+                session.execute(
+                    sa.text("INSERT INTO t VALUES (:n, :b)"), {"n": written, "b": payload}
+                )
+            written += 1
+            if written % 100 == 0:
+                largest_log = max(largest_log, log_file.stat().st_size)
+        assert written > 2000, "too few commits to tell"
+        # Thousands of pages were written; the log restarted and never held more than a few
+        # hundred of them (4 KiB each), where it used to hold every one.
+        assert written * 4096 > 8 * 1024 * 1024
+        assert largest_log < 4 * 1024 * 1024
+        with db.unit_of_work() as session:
+            assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == written
     finally:
         db.dispose()
