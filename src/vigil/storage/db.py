@@ -30,8 +30,15 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engine:
-    """Create an engine tuned for Vigil; the same code then runs on either database."""
+def make_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_cache_mib: int | None = None
+) -> sa.Engine:
+    """Create an engine tuned for Vigil; the same code then runs on either database.
+
+    `sqlite_cache_mib` sizes each SQLite connection's page cache (SQLite's default is 2 MiB).
+    The ingest writer asks for more: an alert storm inserts at random places in the dedup-key
+    indexes, and with a database of a million alerts most of those pages fell out of 2 MiB.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
@@ -43,7 +50,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engi
             max_overflow=pool_size,
             poolclass=sa.pool.QueuePool,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, cache_mib=sqlite_cache_mib)
         return engine
     return sa.create_engine(
         url,
@@ -60,7 +67,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> sa.Engi
     )
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _configure_sqlite(engine: sa.Engine, *, cache_mib: int | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (savepoints need it).
@@ -72,6 +79,8 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # holds the write lock: an automatic one stalled every writer for tens of ms.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_SIZE_LIMIT}")
+        if cache_mib:
+            cursor.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")  # negative: KiB
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
@@ -230,8 +239,10 @@ class Database:
         )
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
-        return cls(make_engine(url, pool_size=pool_size))
+    def from_url(
+        cls, url: str, *, pool_size: int = 10, sqlite_cache_mib: int | None = None
+    ) -> Database:
+        return cls(make_engine(url, pool_size=pool_size, sqlite_cache_mib=sqlite_cache_mib))
 
     def peek(self, query: sa.Select[Any]) -> Any:
         """The first column of the first row of one read, outside any transaction: on

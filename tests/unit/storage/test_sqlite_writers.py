@@ -120,3 +120,15 @@ def test_the_write_ahead_log_starts_over_under_a_constant_stream_of_commits(
             assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == written
     finally:
         db.dispose()
+
+
+def test_the_ingest_writer_can_ask_for_a_larger_page_cache(tmp_path: Path) -> None:
+    default = Database.from_url(f"sqlite:///{tmp_path / 'a.db'}")
+    larger = Database.from_url(f"sqlite:///{tmp_path / 'b.db'}", sqlite_cache_mib=32)
+    try:
+        for db, expected in ((default, -2000), (larger, -32 * 1024)):
+            with db.read_session() as session:
+                assert session.execute(sa.text("PRAGMA cache_size")).scalar() == expected
+    finally:
+        default.dispose()
+        larger.dispose()
