@@ -6,6 +6,14 @@ the servers, not on the client) through a Lua script that builds a fresh label s
 prints alerts/s, requests/s, p50/p99 latency and the server's peak RSS per scenario, then the
 Vigil / Alertmanager ratios and the targets of docs/PERFORMANCE.md.
 
+Alertmanager runs with `group_wait: 1s` (`--am-group-wait`), not its usual 30 s. Vigil opens
+and pages every incident inside the request; Alertmanager defers that work (building and
+flushing each aggregation group) by `group_wait`. With 30 s, a run of a few seconds per scenario
+never sees that work: Alertmanager's rate on ungrouped alerts fell from about 19,000 to 3,000
+alerts/s (single alerts) and from 42,000 to under 1,000 (batches) once its first groups
+flushed, 35 s into a sustained run (docs/PERFORMANCE.md, session 6). With 1 s, the deferred work
+falls inside every measurement, as Vigil's does.
+
     .venv/bin/python bench/ingest.py --database both          # the full run (about 7 minutes)
     .venv/bin/python bench/ingest.py --quick --database both  # smoke run, under a minute
 """
@@ -573,8 +581,9 @@ def alertmanager_version(binary: str) -> str:
 class Alertmanager:
     """Alertmanager on a loopback port with a null receiver and the given `group_by`."""
 
-    def __init__(self, binary: str, workdir: Path, group_by: str) -> None:
+    def __init__(self, binary: str, workdir: Path, group_by: str, group_wait: str) -> None:
         self.binary = binary
+        self.group_wait = group_wait
         self.workdir = workdir / f"alertmanager-{'all' if group_by == '...' else group_by}"
         self.workdir.mkdir()
         self.group_by = group_by
@@ -588,7 +597,7 @@ class Alertmanager:
             "route:\n"
             "  receiver: 'null'\n"
             f"  group_by: ['{self.group_by}']\n"
-            "  group_wait: 30s\n"
+            f"  group_wait: {self.group_wait}\n"
             "  group_interval: 5m\n"
             "  repeat_interval: 4h\n"
             "receivers:\n"
@@ -634,6 +643,7 @@ class Options:
     warmup: float
     vigil_src: Path | None = None
     http_processes: int = 1
+    am_group_wait: str = "1s"
 
 
 def prime(base_url: str, template: Template, batch: int) -> None:
@@ -690,7 +700,7 @@ def run_alertmanager(options: Options, workdir: Path, binary: str) -> list[Resul
         chosen = [s for s in wanted if s.grouped == grouped]
         if not chosen:
             continue
-        server = Alertmanager(binary, workdir, group_by)
+        server = Alertmanager(binary, workdir, group_by, options.am_group_wait)
         server.start()
         try:
             for scenario in chosen:
@@ -951,6 +961,12 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         default=1,
         help="vigil serve --http-processes (default 1, as vigil serve itself; 0: one per core)",
     )
+    parser.add_argument(
+        "--am-group-wait",
+        default="1s",
+        help="Alertmanager's group_wait (default 1s, so the notification work it defers falls "
+        "inside each measurement; 30s is its usual setting)",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n] or (
         QUICK if args.quick else [s.name for s in SCENARIOS]
@@ -973,6 +989,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         warmup=0.0 if args.quick else 2.0,
         vigil_src=args.vigil_src.resolve() if args.vigil_src else None,
         http_processes=args.http_processes,
+        am_group_wait=args.am_group_wait,
     )
     return options, args.json_path, args.keep
 
@@ -990,7 +1007,9 @@ def main(argv: list[str] | None = None) -> int:
     elif binary is None:
         am_note = "Alertmanager: skipped, not installed (apt-get install prometheus-alertmanager)."
     else:
-        am_note = f"Alertmanager: {alertmanager_version(binary)}"
+        am_note = (
+            f"Alertmanager: {alertmanager_version(binary)}; group_wait {options.am_group_wait}"
+        )
     print(
         f"wrk -t{options.threads} -c{options.concurrency}, {options.duration:g} s per scenario; "
         f"vigil serve --http-processes {options.http_processes}; "
@@ -1027,6 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
                         "duration": options.duration,
                         "concurrency": options.concurrency,
                         "threads": options.threads,
+                        "am_group_wait": options.am_group_wait,
                     },
                     "alertmanager": am_note,
                     "results": [asdict(r) for r in results],
