@@ -534,28 +534,71 @@ def _record_alert_events(
     incidents: dict[int, _IncidentState],
     now: datetime,
 ) -> None:
+    """Timeline entries for the alerts of this pass: who opened each new incident, alerts that
+    fired again, and one entry per incident for the alerts added and one for those resolved.
+
+    A storm of a thousand alerts into one incident is one entry per commit ("1,000 alerts
+    added: …"), not a thousand lines a responder has to scroll past (and a thousand rows to
+    write while the storm is on).
+    """
     refired = _refired_keys(driver, service_id, states, incidents)
     rows: list[dict[str, Any]] = []
+    gathered: dict[tuple[int, str], list[_AlertState]] = {}
     opened_by: set[int] = set()
     for state in states:
         if state.incident_id is None:
             continue
-        data = {"alert_id": state.id, "dedup_key": state.dedup_key}
         summary = state.values.get("summary", state.stored_summary)
         if state.is_new:
             incident = incidents[state.incident_id]
             if incident.new and state.incident_id not in opened_by:
                 opened_by.add(state.incident_id)
-                kind, message = EventKind.CREATED, f"Opened by alert: {summary}"
+                message = f"Opened by alert: {summary}"
+                rows.append(_alert_event(state, EventKind.CREATED, now, message))
             elif (state.incident_id, state.dedup_key) in refired:
-                kind, message = EventKind.ALERT_REFIRED, f"Alert fired again: {summary}"
+                message = f"Alert fired again: {summary}"
+                rows.append(_alert_event(state, EventKind.ALERT_REFIRED, now, message))
             else:
-                kind, message = EventKind.ALERT_ADDED, f"Alert added: {summary}"
-            rows.append(_event(state.incident_id, kind, now, message, data))
+                gathered.setdefault((state.incident_id, EventKind.ALERT_ADDED), []).append(state)
         if state.resolved:
-            message = f"Alert resolved: {summary or state.dedup_key}"
-            rows.append(_event(state.incident_id, EventKind.ALERT_RESOLVED, now, message, data))
+            gathered.setdefault((state.incident_id, EventKind.ALERT_RESOLVED), []).append(state)
+    for (_incident_id, kind), alerts in gathered.items():
+        rows.append(_alerts_event(alerts, kind, now))
     driver.insert(_INSERT_EVENTS, rows)
+
+
+_GATHERED_VERB = {EventKind.ALERT_ADDED: "added", EventKind.ALERT_RESOLVED: "resolved"}
+_NAMED_IN_MESSAGE = 3  # summaries a gathered entry's message names before "and N more"
+_LISTED_IN_DATA = 100  # alerts a gathered entry's data lists (it always has the count)
+
+
+def _alert_title(state: _AlertState) -> str:
+    return state.values.get("summary", state.stored_summary) or state.dedup_key
+
+
+def _alert_event(state: _AlertState, kind: str, at: datetime, message: str) -> dict[str, Any]:
+    assert state.incident_id is not None
+    data = {"alert_id": state.id, "dedup_key": state.dedup_key}
+    return _event(state.incident_id, kind, at, message, data)
+
+
+def _alerts_event(alerts: list[_AlertState], kind: str, at: datetime) -> dict[str, Any]:
+    """One entry for alerts of one incident added (or resolved) together; a single alert's
+    entry reads as it always did."""
+    verb = _GATHERED_VERB[kind]
+    if len(alerts) == 1:
+        return _alert_event(alerts[0], kind, at, f"Alert {verb}: {_alert_title(alerts[0])}")
+    named = ", ".join(_alert_title(a) for a in alerts[:_NAMED_IN_MESSAGE])
+    more = len(alerts) - _NAMED_IN_MESSAGE
+    message = f"{len(alerts):,} alerts {verb}: {named}" + (
+        f" and {more:,} more" if more > 0 else ""
+    )
+    data = {
+        "count": len(alerts),
+        "alerts": [{"alert_id": a.id, "dedup_key": a.dedup_key} for a in alerts[:_LISTED_IN_DATA]],
+    }
+    assert alerts[0].incident_id is not None
+    return _event(alerts[0].incident_id, kind, at, message, data)
 
 
 def _refired_keys(

@@ -90,6 +90,39 @@ def test_resolving_every_alert_resolves_the_incident(
     assert kinds == ["created", "alert_added", "alert_resolved", "alert_resolved", "resolved"]
 
 
+def test_a_storm_into_one_incident_is_one_timeline_entry_per_delivery_not_one_per_alert(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    storm = [am_alert(fingerprint=f"cccc{n:012d}", instance=f"api-{n}") for n in range(1, 151)]
+    client.post(f"/integrations/alertmanager/{key}", json=alertmanager_message(*storm))
+    resolved = [
+        am_alert(fingerprint=f"cccc{n:012d}", instance=f"api-{n}", status="resolved")
+        for n in range(1, 151)
+    ]
+    client.post(f"/integrations/alertmanager/{key}", json=alertmanager_message(*resolved))
+    [only] = incidents(client, auth)
+    assert only["alert_count"] == 150
+    timeline = incident(client, auth, only["number"])["timeline"]
+    assert [(e["kind"], e["message"]) for e in timeline] == [
+        ("created", "Opened by alert: HighLatency on api-1"),
+        (
+            "alert_added",
+            "149 alerts added: HighLatency on api-2, HighLatency on api-3, HighLatency on api-4"
+            " and 146 more",
+        ),
+        (
+            "alert_resolved",
+            "150 alerts resolved: HighLatency on api-1, HighLatency on api-2,"
+            " HighLatency on api-3 and 147 more",
+        ),
+        ("resolved", "Resolved: every alert has resolved"),
+    ]
+    added = timeline[1]["data"]
+    assert added["count"] == 149
+    assert len(added["alerts"]) == 100  # the first hundred are listed; the count has the rest
+    assert added["alerts"][0]["dedup_key"] == "cccc000000000002"
+
+
 def test_auto_resolve_can_be_turned_off(
     client: TestClient, auth: dict[str, str], make_service: Any, session: Session
 ) -> None:
