@@ -205,7 +205,7 @@ class IngestWriter:
         by_key: dict[str, list[int]] = {}
         for index, job in enumerate(batch):
             by_key.setdefault(job.key, []).append(index)
-        with self.db.unit_of_work() as session:
+        with self.db.pinned_unit_of_work() as session:
             now = self.clock.now()
             by_service: dict[int, tuple[Service, list[int]]] = {}
             for key, indexes in by_key.items():
