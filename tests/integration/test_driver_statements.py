@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0
 from vigil.incidents.models import Incident, IncidentStatus
-from vigil.storage.driver import Driver, Insert, Query, Sql
+from vigil.storage.driver import COPY_FROM_ROWS, Driver, Insert, Query, Sql
 from vigil.timeline.models import IncidentEvent
 
 _INCIDENTS = Insert(Incident.__table__)
@@ -52,6 +52,38 @@ def test_rows_written_on_the_driver_read_back_through_the_orm_as_written(
     assert incident.impact == {}  # the model's default
     assert incident.severity_set_by_user is False
     assert incident.acknowledged_at is None
+
+
+def test_a_large_batch_reads_back_like_a_single_row_whatever_its_text(session: Session) -> None:
+    """PostgreSQL writes batches of COPY_FROM_ROWS or more through COPY: text with tabs,
+    newlines, backslashes and quotes, JSON, NULLs, booleans and timestamps must come back as
+    the single-row INSERT would have written them."""
+    driver = Driver(session)
+    count = COPY_FROM_ROWS + 4
+    ids = driver.next_ids("incidents", count)
+    awkward = 'tab\there\nnew line \\N back\\slash "quoted" \u00e9t\u00e9 \U0001f525'
+    rows = [
+        _incident_row(
+            id=incident_id,
+            title=f"{awkward} #{n}",
+            description="" if n % 2 else "\\.",
+            severity_set_by_user=bool(n % 2),
+            started_at=None if n % 3 else T0 + timedelta(microseconds=n),
+            affected_service_ids=[n, {"nested": awkward}],
+        )
+        for n, incident_id in enumerate(ids)
+    ]
+    driver.insert(_INCIDENTS, rows)
+    session.expire_all()
+    for n, incident_id in enumerate(ids):
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert incident.title == f"{awkward} #{n}"
+        assert incident.description == ("" if n % 2 else "\\.")
+        assert incident.severity_set_by_user is bool(n % 2)
+        assert incident.started_at == (None if n % 3 else T0 + timedelta(microseconds=n))
+        assert incident.affected_service_ids == [n, {"nested": awkward}]
+        assert incident.status == "triggered"
 
 
 def test_ids_taken_first_are_the_ids_the_rows_get(session: Session) -> None:

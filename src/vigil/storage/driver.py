@@ -30,6 +30,9 @@ from sqlalchemy.orm import Session
 
 from vigil.storage.base import UTCDateTime
 
+# From this many rows, PostgreSQL inserts go through COPY rather than a pipelined executemany
+# (see `Driver.insert`).
+COPY_FROM_ROWS = 16
 _NAMED = re.compile(r"(?<![:\w]):(\w+)|\{(\w+)\}")
 
 
@@ -209,6 +212,12 @@ class Driver:
             values.append(item)
         if not values:
             return
+        if self.postgres and len(values) >= COPY_FROM_ROWS:
+            with self._cursor(insert.postgres_copy) as cursor:
+                with cursor.copy(insert.postgres_copy) as copy:
+                    for item in values:
+                        copy.write_row(item)
+            return
         text = insert.postgres if self.postgres else insert.sqlite
         with self._cursor(text) as cursor:
             if len(values) == 1:
@@ -302,3 +311,4 @@ class Insert:
             "CAST(%s AS JSONB)" if isinstance(column.type, sa.JSON) else "%s" for column in columns
         ]
         self.postgres = f"INSERT INTO {self.table} ({names}) VALUES ({', '.join(placeholders)})"
+        self.postgres_copy = f"COPY {self.table} ({names}) FROM STDIN"
