@@ -8,7 +8,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +27,7 @@ from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
 from vigil.engine import runner
 from vigil.engine.runner import Listener
-from vigil.integrations.remote import IngestServer
+from vigil.integrations.remote import SOCKET_NAME, IngestServer, make_socket_dir
 from vigil.integrations.writer import IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
@@ -136,9 +135,9 @@ def serve(
     ingest_argv = None
     if settings.ingest_writer == "process":
         # A directory only this user can enter: the socket carries pickles between our processes.
-        socket_dir = tempfile.mkdtemp(prefix="vigil-ingest-")
+        socket_dir = make_socket_dir()
         atexit.register(shutil.rmtree, socket_dir, ignore_errors=True)
-        ingest_socket = str(Path(socket_dir) / "ingest.sock")
+        ingest_socket = str(socket_dir / SOCKET_NAME)
         ingest_argv = [sys.executable, "-m", "vigil", "ingest-writer", "--socket", ingest_socket]
     app = create_app(
         settings,

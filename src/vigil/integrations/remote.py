@@ -22,9 +22,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import pickle
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -66,6 +69,63 @@ def _portable(answer: IngestResult | BaseException | None) -> Any:
     except Exception:
         return Unavailable(f"the ingest writer failed: {type(answer).__name__}; retry")
     return answer
+
+
+# ---------------------------------------------------------------------------------------------
+# The socket's directory
+
+SOCKET_DIR_PREFIX = "vigil-ingest-"
+SOCKET_NAME = "ingest.sock"
+_OWNER_FILE = "owner.pid"
+# A directory without an owner file came from a Vigil before it wrote one: gone after a day.
+_UNOWNED_STALE_SECONDS = 24 * 3600
+
+
+def make_socket_dir(root: str | None = None) -> Path:
+    """A directory only this user can enter, for the writer's socket, marked with our pid.
+
+    `vigil serve` removes it when it ends; one that was killed (SIGKILL, a power cut) cannot, so
+    each start first removes the directories whose `vigil serve` is gone.
+    """
+    remove_stale_socket_dirs(root)
+    directory = Path(tempfile.mkdtemp(prefix=SOCKET_DIR_PREFIX, dir=root))
+    (directory / _OWNER_FILE).write_text(str(os.getpid()))
+    return directory
+
+
+def remove_stale_socket_dirs(root: str | None = None, *, now: float | None = None) -> list[Path]:
+    """Remove this user's socket directories whose owning process has ended; returns them."""
+    removed = []
+    now = time.time() if now is None else now
+    for directory in Path(root or tempfile.gettempdir()).glob(SOCKET_DIR_PREFIX + "*"):
+        try:
+            if directory.is_symlink() or not directory.is_dir():
+                continue
+            if directory.stat().st_uid != os.getuid():
+                continue
+            if not _is_stale(directory, now):
+                continue
+        except OSError:  # another start removed it meanwhile
+            continue
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
+
+
+def _is_stale(directory: Path, now: float) -> bool:
+    try:
+        pid = int((directory / _OWNER_FILE).read_text().strip())
+    except FileNotFoundError:
+        return now - directory.stat().st_mtime > _UNOWNED_STALE_SECONDS
+    except ValueError:  # a start killed between creating the directory and writing its pid
+        return now - directory.stat().st_mtime > 60
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's (a reused pid): leave it
+        return False
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
