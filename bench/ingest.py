@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -644,6 +644,7 @@ class Options:
     vigil_src: Path | None = None
     http_processes: int = 1
     am_group_wait: str = "1s"
+    windows: int = 1
 
 
 def prime(base_url: str, template: Template, batch: int) -> None:
@@ -666,24 +667,38 @@ def measure(
     options: Options,
     workdir: Path,
     rate: float | None = None,
+    renew: Callable[[], Template] | None = None,
 ) -> Result:
+    """One scenario: `options.windows` back-to-back runs of `options.duration` seconds, each on
+    fresh alerts (`renew` gives a template with a new nonce), reported as one result."""
     if scenario.repeat:
         prime(base_url, template, 100 if scenario.fmt != "pagerduty" else 1)
     load = load_average()
     tree = process_tree(pid) if pid else []
     cpu_before = sum(cpu_seconds(p) for p in tree)
+    parts: list[Result] = []
     with rss_sampler(pid) as samples:
-        raw = run_wrk(
-            base_url=base_url,
-            template=template,
-            scenario=scenario,
-            duration=options.duration,
-            concurrency=options.concurrency,
-            threads=options.threads,
-            workdir=workdir,
-            rate=rate,
-        )
-    result = to_result(target, scenario, raw, samples, rate)
+        for window in range(options.windows):
+            if window and renew is not None and not scenario.repeat:
+                template = renew()
+            raw = run_wrk(
+                base_url=base_url,
+                template=template,
+                scenario=scenario,
+                duration=options.duration,
+                concurrency=options.concurrency,
+                threads=options.threads,
+                workdir=workdir,
+                rate=rate,
+            )
+            parts.append(to_result(target, scenario, raw, [], rate))
+            if options.windows > 1:
+                print(
+                    f"  {target} {scenario.name} window {window + 1}: "
+                    f"{parts[-1].alerts_per_s:,.0f} alerts/s, p99 {parts[-1].p99_ms:.1f} ms",
+                    flush=True,
+                )
+    result = combine(parts, samples)
     alerts = result.requests * scenario.batch
     if alerts:
         used = sum(cpu_seconds(p) for p in tree) - cpu_before
@@ -691,6 +706,34 @@ def measure(
     result.load_before = load
     print(format_row(result), flush=True)
     return result
+
+
+def combine(parts: list[Result], rss: list[float]) -> Result:
+    """Windows of one scenario as one result: rates over their whole time, the worst p99."""
+    first = parts[0]
+    if len(parts) == 1:
+        first.peak_rss_mb = round(max(rss), 1) if rss else None
+        return first
+    seconds = sum(p.duration_s for p in parts)
+    requests = sum(p.requests for p in parts)
+    return Result(
+        target=first.target,
+        scenario=first.scenario,
+        batch=first.batch,
+        duration_s=round(seconds, 2),
+        requests=requests,
+        failed=sum(p.failed for p in parts),
+        requests_per_s=round(requests / seconds, 1),
+        alerts_per_s=round(requests * first.batch / seconds, 1),
+        p50_ms=sorted(p.p50_ms for p in parts)[len(parts) // 2],
+        p90_ms=max(p.p90_ms for p in parts),
+        p99_ms=max(p.p99_ms for p in parts),
+        max_ms=max(p.max_ms for p in parts),
+        peak_rss_mb=round(max(rss), 1) if rss else None,
+        offered_rps=first.offered_rps,
+        first_error=next((p.first_error for p in parts if p.first_error), ""),
+        notes=[f"{len(parts)} windows: " + ", ".join(f"{p.alerts_per_s:.0f}" for p in parts)],
+    )
 
 
 def run_alertmanager(options: Options, workdir: Path, binary: str) -> list[Result]:
@@ -704,17 +747,21 @@ def run_alertmanager(options: Options, workdir: Path, binary: str) -> list[Resul
         server.start()
         try:
             for scenario in chosen:
-                nonce = uuid.uuid4().hex[:8]
-                template = make_template("prometheus", path="/api/v2/alerts", nonce=nonce)
+
+                def renew() -> Template:
+                    nonce = uuid.uuid4().hex[:8]
+                    return make_template("prometheus", path="/api/v2/alerts", nonce=nonce)
+
                 results.append(
                     measure(
                         target="alertmanager",
                         base_url=server.base_url,
                         pid=server.pid,
                         scenario=scenario,
-                        template=template,
+                        template=renew(),
                         options=options,
                         workdir=workdir,
+                        renew=renew,
                     )
                 )
         finally:
@@ -768,16 +815,20 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
             service_id, keys = server.create_service(
                 f"bench-{scenario.name}", grouped=scenario.grouped
             )
-            template = vigil_template(scenario, keys, uuid.uuid4().hex[:8])
+
+            def renew(scenario: Scenario = scenario, keys: dict[str, str] = keys) -> Template:
+                return vigil_template(scenario, keys, uuid.uuid4().hex[:8])
+
             result = measure(
                 target=target,
                 base_url=server.base_url,
                 pid=server.pid,
                 scenario=scenario,
-                template=template,
+                template=renew(),
                 options=options,
                 workdir=workdir,
                 rate=rate,
+                renew=renew,
             )
             if server.proc is not None and server.proc.poll() is not None:
                 # Seen on a shared machine: something else killed the server mid-run.
@@ -967,6 +1018,13 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         help="Alertmanager's group_wait (default 1s, so the notification work it defers falls "
         "inside each measurement; 30s is its usual setting)",
     )
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=1,
+        help="run each scenario as this many back-to-back windows of --duration on fresh "
+        "alerts, printing each (a sustained run: --duration 5 --windows 12)",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n] or (
         QUICK if args.quick else [s.name for s in SCENARIOS]
@@ -990,6 +1048,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         vigil_src=args.vigil_src.resolve() if args.vigil_src else None,
         http_processes=args.http_processes,
         am_group_wait=args.am_group_wait,
+        windows=max(1, args.windows),
     )
     return options, args.json_path, args.keep
 
@@ -1047,6 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
                         "concurrency": options.concurrency,
                         "threads": options.threads,
                         "am_group_wait": options.am_group_wait,
+                        "windows": options.windows,
                     },
                     "alertmanager": am_note,
                     "results": [asdict(r) for r in results],
