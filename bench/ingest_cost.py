@@ -33,6 +33,7 @@ class Shape:
     grouped: bool
     alerts_per_request: int
     requests_per_commit: int
+    repeat: bool = False  # re-send the same open alerts every round (after the warm-up)
 
 
 SHAPES = [
@@ -41,6 +42,8 @@ SHAPES = [
     Shape("1 alert, 16 requests/commit, ungrouped", False, 1, 16),
     Shape("100 alerts, 1 request/commit, grouped", True, 100, 1),
     Shape("100 alerts, 1 request/commit, ungrouped", False, 100, 1),
+    Shape("1 alert, 16 requests/commit, repeats, grouped", True, 1, 16, repeat=True),
+    Shape("100 alerts, 1 request/commit, repeats, grouped", True, 100, 1, repeat=True),
 ]
 
 
@@ -92,7 +95,7 @@ def main() -> int:
     )
     writer = IngestWriter(db, clock, config, on_paging=lambda: None)
     counter = 0
-    print(f"{'scenario':44} {'parse us/alert':>15} {'commit us/alert':>16} {'alerts/s':>9}")
+    print(f"{'scenario':48} {'parse us/alert':>15} {'commit us/alert':>16} {'alerts/s':>9}")
     for shape in SHAPES:
         with db.unit_of_work() as session:
             service = services.create_service(
@@ -110,7 +113,8 @@ def main() -> int:
         commits = max(1, args.alerts // per_commit)
         for round_ in range(commits + 5):  # the first five warm up
             raw = [body(counter + r * 1000, shape.alerts_per_request) for r in range(16)]
-            counter += 100_000
+            if not shape.repeat:
+                counter += 100_000
             started = time.perf_counter()
             jobs = []
             for request in raw[: shape.requests_per_commit]:
@@ -130,7 +134,7 @@ def main() -> int:
                 commit_seconds += done - parsed
         alerts = commits * per_commit
         print(
-            f"{shape.name:44} {parse_seconds / alerts * 1e6:15.1f} "
+            f"{shape.name:48} {parse_seconds / alerts * 1e6:15.1f} "
             f"{commit_seconds / alerts * 1e6:16.1f} "
             f"{alerts / (parse_seconds + commit_seconds):9.0f}",
             flush=True,
