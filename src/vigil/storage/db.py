@@ -27,7 +27,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # kept a plan that scans every firing alert of the service: 30 ms a lookup, and PostgreSQL
 # ingest fell to 3,000 alerts/s, until an ANALYZE that a storm does not wait for. Vigil's
 # statements are short and plan in microseconds, so each run gets a plan for its own values.
-# (A request stuck behind a lock for PG_LOCK_TIMEOUT_MS answers 503 so its sender retries.)
 _PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
 # After the write-ahead log restarts, a file that grew past this is cut back to it.
 SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -69,6 +68,7 @@ def make_engine(
         # No pre-ping: it costs a round trip per request; a dropped connection surfaces as an
         # OperationalError (503, so senders retry) and the pool replaces it.
         pool_recycle=1800,
+        # A request stuck behind a lock for this long answers 503 so its sender retries.
         connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} {_PG_PLAN_OPTION}"},
     )
 
