@@ -38,7 +38,7 @@ _LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR UPDATE")
 _SELECT_FIRING = Sql(
     "SELECT id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at,"
     " summary FROM alerts"
-    f" WHERE service_id = :service_id AND status = '{_FIRING}' AND dedup_key {{keys}}"
+    " WHERE service_id = :service_id AND dedup_key {keys} AND open_marker = 1"
 )
 _SELECT_RESOLVED_STARTS = Sql(
     "SELECT dedup_key, starts_at FROM alerts"

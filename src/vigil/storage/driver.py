@@ -292,7 +292,8 @@ class Insert:
 
     def __init__(self, table: sa.Table, *, with_id: bool = True) -> None:
         self.table = table.name
-        columns = [c for c in table.columns if with_id or c.name != "id"]
+        # Columns the database computes (`sa.Computed`) cannot be written.
+        columns = [c for c in table.columns if (with_id or c.name != "id") and c.computed is None]
         self.columns = [column.name for column in columns]
         self.columns_with_defaults = [(column.name, _default(column)) for column in columns]
         # (column index, conversion) for the columns whose values need one, per database.
