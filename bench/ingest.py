@@ -68,14 +68,20 @@ class Scenario:
     paced_from: str | None = None  # run at half the saturated rate of that scenario
 
 
+# Run in this order on one server (a paced scenario runs right after its twin). Each ungrouped
+# scenario opens thousands of incidents that the worker then pages and escalates in the
+# background, so a repeat scenario runs right after its new-alert twin, before the ungrouped
+# ones: measured after them, repeats of one-alert requests came out 4-13% below new alerts (their
+# server CPU per alert 37-46% higher); measured beside them, 42% above. The half-rate runs, last
+# of all, had a p99 of 54 and 66 ms behind the ungrouped storms' paging, 36-46 ms before.
 SCENARIOS: list[Scenario] = [
     Scenario("prom1-new-grouped", "prometheus", 1, False, True, compare_alertmanager=True),
-    Scenario("prom1-new-ungrouped", "prometheus", 1, False, False, compare_alertmanager=True),
-    Scenario("prom100-new-grouped", "prometheus", 100, False, True, compare_alertmanager=True),
-    Scenario("prom100-new-ungrouped", "prometheus", 100, False, False, compare_alertmanager=True),
     Scenario("prom1-repeat-grouped", "prometheus", 1, True, True, compare_alertmanager=True),
+    Scenario("prom100-new-grouped", "prometheus", 100, False, True, compare_alertmanager=True),
     Scenario("prom100-repeat-grouped", "prometheus", 100, True, True, compare_alertmanager=True),
     Scenario("am100-new-grouped", "alertmanager", 100, False, True),
+    Scenario("prom1-new-ungrouped", "prometheus", 1, False, False, compare_alertmanager=True),
+    Scenario("prom100-new-ungrouped", "prometheus", 100, False, False, compare_alertmanager=True),
     Scenario("pd1-new", "pagerduty", 1, False, False),
     Scenario("pd1-repeat", "pagerduty", 1, True, False),
     Scenario("prom1-half-grouped", "prometheus", 1, False, True, paced_from="prom1-new-grouped"),
@@ -985,6 +991,19 @@ def print_report(results: list[Result], databases: list[str], am_note: str) -> N
 # ---------------------------------------------------------------------------------------------
 
 
+def paced_after_twins(scenarios: list[Scenario]) -> list[Scenario]:
+    """Each paced scenario right after its saturated twin (it needs the twin's rate, and it should
+    share the twin's background: see SCENARIOS), or last when its twin was not asked for."""
+    paced = [s for s in scenarios if s.paced_from]
+    ordered: list[Scenario] = []
+    for scenario in scenarios:
+        if scenario.paced_from:
+            continue
+        ordered.append(scenario)
+        ordered += [p for p in paced if p.paced_from == scenario.name]
+    return ordered + [p for p in paced if p not in ordered]
+
+
 def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
@@ -1033,8 +1052,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
     unknown = [n for n in names if n not in by_name]
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
-    # Paced scenarios need their saturated twin first, whatever order was asked for.
-    chosen = sorted((by_name[n] for n in names), key=lambda s: s.paced_from is not None)
+    chosen = paced_after_twins([by_name[n] for n in names])
     databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     options = Options(
         databases=databases,
