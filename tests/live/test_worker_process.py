@@ -77,15 +77,7 @@ def test_a_killed_worker_process_is_replaced_and_paging_goes_on(
 
     os.kill(first, signal.SIGKILL)
 
-    replacement = poll(
-        lambda: next(
-            (c for c in children(server.process.pid) if c != first and "worker" in command_line(c)),
-            None,
-        ),
-        within=20,
-        what="a new worker process",
-    )
-    assert alive(replacement)
+    assert alive(replacement(server, first, "worker"))
     alertname = send_short_lived_alert(server.url, deployment.keys["checkout-api"]["prometheus"])
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {deployment.token}"}

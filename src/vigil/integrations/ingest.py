@@ -548,7 +548,7 @@ def _record_alert_events(
     for state in states:
         if state.incident_id is None:
             continue
-        summary = state.values.get("summary", state.stored_summary)
+        summary = _summary(state)
         if state.is_new:
             incident = incidents[state.incident_id]
             if incident.new and state.incident_id not in opened_by:
@@ -572,8 +572,13 @@ _NAMED_IN_MESSAGE = 3  # summaries a gathered entry's message names before "and 
 _LISTED_IN_DATA = 100  # alerts a gathered entry's data lists (it always has the count)
 
 
+def _summary(state: _AlertState) -> str:
+    """The alert's summary after this pass: the latest trigger's, else the stored one."""
+    return str(state.values.get("summary", state.stored_summary))
+
+
 def _alert_title(state: _AlertState) -> str:
-    return state.values.get("summary", state.stored_summary) or state.dedup_key
+    return _summary(state) or state.dedup_key
 
 
 def _alert_event(state: _AlertState, kind: str, at: datetime, message: str) -> dict[str, Any]:
