@@ -282,6 +282,8 @@ class Result:
     max_ms: float
     peak_rss_mb: float | None = None
     server_cpu_us_per_alert: float | None = None  # robust to a busy machine, unlike rates
+    # The same, per process of the server: Vigil's HTTP process, worker and ingest writer.
+    cpu_us_per_alert_by_process: dict[str, float] = field(default_factory=dict)
     load_before: float | None = None  # 1-minute load average when the scenario started
     offered_rps: float | None = None
     applied_alerts: int | None = None  # trigger events found in the database afterwards
@@ -681,7 +683,7 @@ def measure(
         prime(base_url, template, 100 if scenario.fmt != "pagerduty" else 1)
     load = load_average()
     tree = process_tree(pid) if pid else []
-    cpu_before = sum(cpu_seconds(p) for p in tree)
+    cpu_before = {p: cpu_seconds(p) for p in tree}
     parts: list[Result] = []
     with rss_sampler(pid) as samples:
         for window in range(options.windows):
@@ -707,11 +709,33 @@ def measure(
     result = combine(parts, samples)
     alerts = result.requests * scenario.batch
     if alerts:
-        used = sum(cpu_seconds(p) for p in tree) - cpu_before
-        result.server_cpu_us_per_alert = round(used * 1e6 / alerts, 1)
+        used = {p: cpu_seconds(p) - cpu_before[p] for p in tree}
+        result.server_cpu_us_per_alert = round(sum(used.values()) * 1e6 / alerts, 1)
+        for p, seconds in used.items():
+            role = process_role(p, is_root=p == pid)
+            by_role = result.cpu_us_per_alert_by_process
+            by_role[role] = round(by_role.get(role, 0.0) + seconds * 1e6 / alerts, 1)
     result.load_before = load
     print(format_row(result), flush=True)
+    if len(result.cpu_us_per_alert_by_process) > 1:
+        split = ", ".join(f"{r} {v:.0f}" for r, v in result.cpu_us_per_alert_by_process.items())
+        print(f"  CPU us/alert by process: {split}", flush=True)
     return result
+
+
+def process_role(pid: int, *, is_root: bool) -> str:
+    """What a process of the server does, from its command line: `vigil serve`'s own HTTP
+    process (the root), its worker, its ingest writer, or another HTTP process."""
+    if is_root:
+        return "http"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "other"
+    for role in (b"worker", b"ingest-writer"):
+        if role in argv:
+            return role.decode()
+    return "http" if b"--http-child" in argv else "other"
 
 
 def combine(parts: list[Result], rss: list[float]) -> Result:
