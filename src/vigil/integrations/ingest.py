@@ -21,7 +21,7 @@ from vigil.incidents import command as incident_command
 from vigil.incidents import paging
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
-from vigil.services.models import Service
+from vigil.services.models import GroupingMode, Service
 from vigil.storage.driver import Driver, Insert, Sql, parse_sqlite_datetime
 
 # Integrations whose resolves are explicit: a late duplicate of a firing message (a retry that
@@ -35,23 +35,66 @@ _CHUNK = 500
 _FIRING = AlertStatus.FIRING.value
 _RESOLVED = AlertStatus.RESOLVED.value
 _LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR UPDATE")
-_SELECT_FIRING = Sql(
-    "SELECT id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at,"
-    " summary FROM alerts"
-    " WHERE service_id = :service_id AND dedup_key {keys} AND open_marker = 1"
+
+
+def _each_key(columns: str, table: str, condition: str, *, order_by: str = "") -> str:
+    """PostgreSQL's text of a lookup by a list of keys: one index lookup per key.
+
+    With `key = ANY(:keys)` on the second column of an index, PostgreSQL may instead scan every
+    row of the service in that index and filter by key, and does when its statistics predate the
+    service: a new service in an alert storm read all its firing alerts at every commit, so
+    each commit cost more than the last. A lateral subquery per key (`k.key`) leaves the planner
+    only the lookup; `OFFSET 0` keeps it from flattening the subquery back into a join.
+    """
+    names = [name.strip() for name in columns.split(",")]
+    ordering = [name.strip() for name in order_by.split(",") if name.strip()]
+    inner = names + [name for name in ordering if name not in names]
+    text = (
+        f"SELECT {', '.join('a.' + name for name in names)}"
+        " FROM unnest(CAST(:keys AS TEXT[])) AS k(key) CROSS JOIN LATERAL"
+        f" (SELECT {', '.join(inner)} FROM {table} WHERE {condition} OFFSET 0) AS a"
+    )
+    if ordering:
+        text += f" ORDER BY {', '.join('a.' + name for name in ordering)}"
+    return text
+
+
+_FIRING_COLUMNS = (
+    "id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at, summary"
 )
-_SELECT_RESOLVED_STARTS = Sql(
-    "SELECT dedup_key, starts_at FROM alerts"
-    f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{keys}}"
+_SELECT_FIRING = Sql(
+    f"SELECT {_FIRING_COLUMNS} FROM alerts"
+    " WHERE service_id = :service_id AND dedup_key {keys} AND open_marker = 1",
+    postgres=_each_key(
+        _FIRING_COLUMNS,
+        "alerts",
+        "service_id = :service_id AND dedup_key = k.key AND open_marker = 1",
+    ),
+)
+# Resolved alerts of the keys about to fire: late duplicates (their startsAt) and alerts that
+# fire again in an incident they had already been part of.
+_SELECT_RESOLVED = Sql(
+    "SELECT dedup_key, starts_at, incident_id FROM alerts"
+    f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{keys}}",
+    postgres=_each_key(
+        "dedup_key, starts_at, incident_id",
+        "alerts",
+        f"service_id = :service_id AND dedup_key = k.key AND status = '{_RESOLVED}'",
+    ),
+)
+_OPEN_GROUP_CONDITION = (
+    f"service_id = :service_id AND status != '{IncidentStatus.RESOLVED.value}'"
+    " AND group_key {keys} AND created_at >= :window_start"
 )
 _SELECT_OPEN_GROUPS = Sql(
     "SELECT id, group_key, severity, severity_set_by_user FROM incidents"
-    f" WHERE service_id = :service_id AND status != '{IncidentStatus.RESOLVED.value}'"
-    " AND group_key {keys} AND created_at >= :window_start ORDER BY created_at, id"
-)
-_SELECT_REFIRED = Sql(
-    "SELECT DISTINCT incident_id, dedup_key FROM alerts WHERE service_id = :service_id"
-    f" AND dedup_key {{keys}} AND status = '{_RESOLVED}' AND incident_id {{ids}}"
+    f" WHERE {_OPEN_GROUP_CONDITION} ORDER BY created_at, id",
+    postgres=_each_key(
+        "id, group_key, severity, severity_set_by_user",
+        "incidents",
+        _OPEN_GROUP_CONDITION.replace("{keys}", "= k.key"),
+        order_by="created_at, id",
+    ),
 )
 _SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
 _RAISE_SEVERITIES = Sql(
@@ -144,7 +187,8 @@ def ingest_requests(
     driver = Driver(session)
     _lock_service(driver, service.id)
     firing = _load_firing(driver, service.id, {e.dedup_key for e in all_events})
-    stale = _load_resolved_starts(driver, service.id, all_events, firing)
+    resolved = _load_resolved(driver, service, all_events, firing)
+    stale = resolved.stale
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
@@ -223,7 +267,7 @@ def ingest_requests(
         if state.acknowledged and state.incident_id is not None:
             acknowledged_incidents.add(state.incident_id)
     _write_alerts(driver, service.id, states, now, summary)
-    _record_alert_events(driver, service.id, states, incidents, now)
+    _record_alert_events(driver, states, incidents, resolved, now)
     raised = _raise_incident_severities(driver, service, states, incidents, now)
     acked = _acknowledge_incidents(driver, acknowledged_incidents, now)
     if service.auto_resolve:
@@ -322,27 +366,49 @@ def _load_firing(driver: Driver, service_id: int, keys: set[str]) -> dict[str, _
     return found
 
 
-def _load_resolved_starts(
+@dataclass(slots=True)
+class _Resolved:
+    """What the resolved alerts of this pass's new keys say, read once at its start."""
+
+    # (key, startsAt) of resolved Alertmanager and Grafana alerts: a trigger carrying one of these
+    # is a late duplicate of the firing message (a retry that lost the race with its resolve).
+    stale: set[tuple[str, datetime | None]] = field(default_factory=set)
+    # The incidents each key has been part of, so a new alert joining one is "fired again".
+    incidents_of: dict[str, set[int]] = field(default_factory=dict)
+
+
+def _load_resolved(
     driver: Driver,
-    service_id: int,
+    service: Service,
     events: list[AlertEvent],
     firing: dict[str, _AlertState],
-) -> set[tuple[str, datetime | None]]:
-    candidates = {
-        e.dedup_key
-        for e in events
-        if e.action is Action.TRIGGER
-        and e.starts_at is not None
-        and e.integration_type in _EXPLICIT_RESOLVE_SOURCES
-        and e.dedup_key not in firing
-    }
-    if not candidates:
-        return set()
-    stale: set[tuple[str, datetime | None]] = set()
-    for chunk in _chunks(sorted(candidates)):
-        rows = driver.rows(_SELECT_RESOLVED_STARTS, service_id=service_id, keys=chunk)
-        stale.update((key, parse_sqlite_datetime(starts_at)) for key, starts_at in rows)
-    return stale
+) -> _Resolved:
+    """One read for both uses of resolved alerts: late duplicates, and alerts firing again.
+
+    Ungrouped services open a new incident for every new alert, so only late duplicates matter
+    there; keys firing now are neither.
+    """
+    grouped = service.grouping_mode != GroupingMode.NONE
+    explicit: set[str] = set()
+    keys: set[str] = set()
+    for e in events:
+        if e.action is not Action.TRIGGER or e.dedup_key in firing:
+            continue
+        if e.starts_at is not None and e.integration_type in _EXPLICIT_RESOLVE_SOURCES:
+            explicit.add(e.dedup_key)
+            keys.add(e.dedup_key)
+        elif grouped:
+            keys.add(e.dedup_key)
+    resolved = _Resolved()
+    for chunk in _chunks(sorted(keys)):
+        for key, starts_at, incident_id in driver.rows(
+            _SELECT_RESOLVED, service_id=service.id, keys=chunk
+        ):
+            if key in explicit:
+                resolved.stale.add((key, parse_sqlite_datetime(starts_at)))
+            if incident_id is not None:
+                resolved.incidents_of.setdefault(key, set()).add(incident_id)
+    return resolved
 
 
 @dataclass(slots=True)
@@ -511,11 +577,7 @@ def _write_alerts(
             updates.setdefault(columns, []).append(
                 {"_id": state.id, **{name: state.values[name] for name in columns}}
             )
-    if new_rows:
-        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows)
-        for state, alert_id in zip(new_states, ids, strict=True):
-            state.id = alert_id
-        result.alerts_created += len(new_rows)
+    # Updates first: an alert resolved and fired again in one pass frees its key for the new row.
     for columns, params in updates.items():
         statement = _UPDATE_ALERTS.get(columns)
         if statement is None:
@@ -525,13 +587,18 @@ def _write_alerts(
                 json=_JSON_COLUMNS.intersection(columns),
             )
         driver.run_many(statement, params)
+    if new_rows:
+        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows)
+        for state, alert_id in zip(new_states, ids, strict=True):
+            state.id = alert_id
+        result.alerts_created += len(new_rows)
 
 
 def _record_alert_events(
     driver: Driver,
-    service_id: int,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
+    resolved: _Resolved,
     now: datetime,
 ) -> None:
     """Timeline entries for the alerts of this pass: who opened each new incident, alerts that
@@ -541,7 +608,7 @@ def _record_alert_events(
     added: …"), not a thousand lines a responder has to scroll past (and a thousand rows to
     write while the storm is on).
     """
-    refired = _refired_keys(driver, service_id, states, incidents)
+    refired = _refired_keys(states, incidents, resolved)
     rows: list[dict[str, Any]] = []
     gathered: dict[tuple[int, str], list[_AlertState]] = {}
     opened_by: set[int] = set()
@@ -607,21 +674,21 @@ def _alerts_event(alerts: list[_AlertState], kind: str, at: datetime) -> dict[st
 
 
 def _refired_keys(
-    driver: Driver,
-    service_id: int,
     states: list[_AlertState],
     incidents: dict[int, _IncidentState],
+    resolved: _Resolved,
 ) -> set[tuple[int, str]]:
-    """(incident, key) pairs where a new alert repeats one that already resolved in the incident."""
+    """(incident, key) pairs where a new alert repeats one that already resolved in the incident:
+    resolved before this pass (read at its start) or within it."""
     existing = {i.id for i in incidents.values() if not i.new}
-    keys = sorted({s.dedup_key for s in states if s.is_new and s.incident_id in existing})
-    if not keys:
-        return set()
-    found: set[tuple[int, str]] = set()
-    for chunk in _chunks(keys):
-        rows = driver.rows(_SELECT_REFIRED, service_id=service_id, ids=sorted(existing), keys=chunk)
-        found.update((incident_id, key) for incident_id, key in rows)
-    return found
+    before = {
+        (incident_id, key)
+        for key, incident_ids in resolved.incidents_of.items()
+        for incident_id in incident_ids
+        if incident_id in existing
+    }
+    during = {(s.incident_id, s.dedup_key) for s in states if s.resolved and s.incident_id}
+    return before | during
 
 
 def _event(

@@ -46,10 +46,16 @@ def _json_value(value: Any) -> Any:
 
 class Sql:
     """One statement's text for each database, and the order its parameters bind in; `json`
-    names the parameters that bind JSON documents."""
+    names the parameters that bind JSON documents.
 
-    def __init__(self, text: str, *, json: Iterable[str] = ()) -> None:
+    `postgres` is another text for PostgreSQL, in the same notation, where its planner needs a
+    different shape of the statement; there a list parameter may also appear as a plain `:name`,
+    binding the array itself (`unnest(CAST(:keys AS TEXT[]))`).
+    """
+
+    def __init__(self, text: str, *, json: Iterable[str] = (), postgres: str | None = None) -> None:
         self.names: list[str] = []
+        self.postgres_names: list[str] = []
         self.lists: set[str] = set()
         self.json = frozenset(json)
 
@@ -61,14 +67,16 @@ class Sql:
                 return "IN (SELECT value FROM json_each(?))"
             return "?"
 
-        def postgres(match: re.Match[str]) -> str:
+        def postgres_placeholder(match: re.Match[str]) -> str:
             name = match.group(1) or match.group(2)
+            self.postgres_names.append(name)
             if match.group(2):
+                self.lists.add(name)
                 return "= ANY(%s)"
             return "CAST(%s AS JSONB)" if name in self.json else "%s"
 
         self.sqlite = _NAMED.sub(sqlite, text)
-        self.postgres = _NAMED.sub(postgres, text)
+        self.postgres = _NAMED.sub(postgres_placeholder, postgres or text)
 
 
 class Query:
@@ -133,7 +141,7 @@ class Driver:
 
     def _params(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
         values = []
-        for name in sql.names:
+        for name in sql.postgres_names if self.postgres else sql.names:
             value = params[name]
             if isinstance(value, Enum):
                 value = value.value

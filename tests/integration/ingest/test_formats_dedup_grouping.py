@@ -303,6 +303,28 @@ def test_an_alert_that_fires_again_in_its_open_incident_says_so_on_the_timeline(
     ]
 
 
+def test_an_alert_resolved_and_fired_again_in_one_request_says_it_fired_again(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    def event(dedup_key: str, action: str = "trigger") -> dict[str, Any]:
+        return {
+            "summary": f"disk {dedup_key}",
+            "dedup_key": dedup_key,
+            "action": action,
+            "labels": {"alertname": "Disk"},
+        }
+
+    client.post(f"/integrations/generic/{key}", json=[event("1"), event("2")])
+    response = client.post(f"/integrations/generic/{key}", json=[event("1", "resolve"), event("1")])
+    assert response.status_code == 202, response.text
+    [only] = incidents(client, auth)
+    timeline = incident(client, auth, only["number"])["timeline"]
+    assert {(e["kind"], e["message"]) for e in timeline if e["kind"].startswith("alert_r")} == {
+        ("alert_resolved", "Alert resolved: disk 1"),
+        ("alert_refired", "Alert fired again: disk 1"),
+    }
+
+
 def test_without_grouping_every_alert_opens_its_own_incident(
     client: TestClient, auth: dict[str, str], make_service: Any, session: Session
 ) -> None:

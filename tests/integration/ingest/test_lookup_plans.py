@@ -1,0 +1,102 @@
+"""An alert storm on a service newer than PostgreSQL's statistics reads only the keys it sends.
+
+PostgreSQL plans from statistics that autovacuum refreshes now and then. Between two refreshes a
+new service looks empty to the planner, and `service_id = :id AND dedup_key = ANY(:keys)` on the
+index (service_id, dedup_key, …) was planned as "every row of the service, filtered by key": each
+commit of a storm read all the alerts the storm had opened so far, and ingest slowed as it went.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from tests.conftest import T0
+from vigil.alerts.models import Alert
+from vigil.integrations import ingest
+from vigil.storage.driver import Driver, Insert, Sql
+
+_ALERTS = Insert(Alert.__table__)
+_STORM = 2_000
+_ASKED = 16
+
+
+def _open_alerts(driver: Driver, service_id: int, prefix: str, count: int) -> list[str]:
+    keys = [f"{prefix}-{n:06d}" for n in range(count)]
+    driver.insert(
+        _ALERTS,
+        [
+            {
+                "service_id": service_id,
+                "dedup_key": key,
+                "status": "firing",
+                "summary": "Disk full",
+                "severity": "SEV2",
+                "source": "bench",
+                "integration_type": "generic",
+                "labels": {},
+                "details": {},
+                "links": [],
+                "starts_at": T0,
+                "first_seen_at": T0,
+                "last_seen_at": T0,
+                "event_count": 1,
+                "id": alert_id,
+            }
+            for key, alert_id in zip(keys, driver.next_ids("alerts", count), strict=True)
+        ],
+    )
+    return keys
+
+
+def _rows_read(plan: dict[str, Any]) -> int:
+    """Rows every scan of `alerts` in the plan produced or filtered away."""
+    read = 0
+    if plan.get("Relation Name") == "alerts":
+        loops = plan.get("Actual Loops", 1)
+        read += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
+    for child in plan.get("Plans", []):
+        read += _rows_read(child)
+    return read
+
+
+def _explain(session: Session, sql: Sql, params: list[Any]) -> dict[str, Any]:
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql.postgres, params)
+        (document,) = cursor.fetchone()
+    plan = document if isinstance(document, list) else json.loads(document)
+    return plan[0]["Plan"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "status"),
+    [(ingest._SELECT_FIRING, "firing"), (ingest._SELECT_RESOLVED, "resolved")],
+    ids=["firing alerts", "resolved alerts"],
+)
+def test_a_storm_on_a_new_service_reads_only_the_alerts_it_names(
+    session: Session, backend: str, make_service: Any, statement: Sql, status: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("a PostgreSQL planner question")
+    driver = Driver(session)
+    old = make_service(name="old")
+    _open_alerts(driver, old.id, "old", _STORM)
+    session.execute(sa.text("ANALYZE alerts"))  # statistics know only the old service
+    new = make_service(name="new")
+    keys = _open_alerts(driver, new.id, "new", _STORM)
+    if status == "resolved":
+        session.execute(
+            sa.text("UPDATE alerts SET status = 'resolved' WHERE service_id = :id"),
+            {"id": new.id},
+        )
+    asked = keys[:: _STORM // _ASKED][:_ASKED]
+    values = {"service_id": new.id, "keys": asked}
+
+    plan = _explain(session, statement, [values[name] for name in statement.postgres_names])
+
+    assert _rows_read(plan) == _ASKED
