@@ -36,8 +36,11 @@ class Alert(Base):
             unique=True,
         ),
         # An incident's alerts in the order they came (SQLite appends the row id): a batch of
-        # alerts joining an incident adds to one end of it, not to a page per alert.
-        sa.Index("ix_alerts_incident_id", "incident_id"),
+        # alerts joining an incident adds to one end of it, not to a page per alert. Its firing
+        # alerts apart (`open_marker`): "has this incident an alert still firing?" is asked at
+        # every resolve and must not read the alerts that have resolved (a storm resolving in
+        # batches read them all again at each batch).
+        sa.Index("ix_alerts_incident_id_open", "incident_id", "open_marker"),
         sa.Index(
             "ix_alerts_expires_at",
             "expires_at",

@@ -109,7 +109,7 @@ def resolve(
         return incident
     session.execute(
         sa.update(Alert)
-        .where(Alert.incident_id == incident_id, Alert.status == AlertStatus.FIRING)
+        .where(Alert.incident_id == incident_id, Alert.open_marker == 1)  # the firing ones
         .values(status=AlertStatus.RESOLVED, resolved_at=now)
     )
     incident.status = IncidentStatus.RESOLVED

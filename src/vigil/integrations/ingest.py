@@ -111,7 +111,7 @@ _RESOLVE_WITHOUT_FIRING = Sql(
     " resolved_at = :now, updated_at = :now"
     f" WHERE id {{ids}} AND status != '{IncidentStatus.RESOLVED.value}' AND NOT EXISTS"
     " (SELECT 1 FROM alerts WHERE alerts.incident_id = incidents.id"
-    f" AND alerts.status = '{_FIRING}') RETURNING id"
+    " AND alerts.open_marker = 1) RETURNING id"
 )
 _INSERT_ALERTS = Insert(Alert.__table__)
 _INSERT_INCIDENTS = Insert(Incident.__table__)

@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0
 from vigil.alerts.models import Alert
+from vigil.incidents.models import Incident
 from vigil.integrations import ingest
 from vigil.storage.driver import Driver, Insert, Sql
 
 _ALERTS = Insert(Alert.__table__)
+_INCIDENTS = Insert(Incident.__table__)
 _STORM = 2_000
 _ASKED = 16
 
@@ -100,3 +102,43 @@ def test_a_storm_on_a_new_service_reads_only_the_alerts_it_names(
     plan = _explain(session, statement, [values[name] for name in statement.postgres_names])
 
     assert _rows_read(plan) == _ASKED
+
+
+def test_resolving_a_storm_asks_for_firing_alerts_without_reading_the_resolved_ones(
+    session: Session, backend: str, make_service: Any
+) -> None:
+    """Auto-resolve asks "has this incident an alert still firing?" at each resolving commit; as a
+    storm resolved in batches, reading past the resolved alerts made that N²/2 rows."""
+    driver = Driver(session)
+    service = make_service(name="storm")
+    _open_alerts(driver, service.id, "storm", _STORM)
+    (incident_id,) = driver.next_ids("incidents", 1)
+    driver.insert(
+        _INCIDENTS,
+        [
+            {
+                "id": incident_id,
+                "title": "storm",
+                "service_id": service.id,
+                "severity": "SEV2",
+                "urgency": "high",
+                "status": "triggered",
+                "created_at": T0,
+                "updated_at": T0,
+            }
+        ],
+    )
+    session.execute(
+        sa.text("UPDATE alerts SET incident_id = :i, status = 'resolved' WHERE service_id = :s"),
+        {"i": incident_id, "s": service.id},
+    )
+    values = {"ids": [incident_id], "now": T0}
+    statement = ingest._RESOLVE_WITHOUT_FIRING
+    if backend == "postgresql":
+        plan = _explain(session, statement, [values[n] for n in statement.postgres_names])
+        assert _rows_read(plan) == 0
+    else:
+        raw = session.connection().connection.driver_connection
+        params = [json.dumps(values[n]) if n == "ids" else str(values[n]) for n in statement.names]
+        plan = raw.execute("EXPLAIN QUERY PLAN " + statement.sqlite, params).fetchall()
+        assert any("(incident_id=? AND open_marker=?)" in row[-1] for row in plan), plan
