@@ -54,12 +54,12 @@ def test_rows_written_on_the_driver_read_back_through_the_orm_as_written(
     assert incident.acknowledged_at is None
 
 
-def test_a_large_batch_reads_back_like_a_single_row_whatever_its_text(session: Session) -> None:
-    """PostgreSQL writes batches of COPY_FROM_ROWS or more through COPY: text with tabs,
-    newlines, backslashes and quotes, JSON, NULLs, booleans and timestamps must come back as
-    the single-row INSERT would have written them."""
+@pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
+def test_a_batch_reads_back_as_written_whatever_its_text(session: Session, count: int) -> None:
+    """PostgreSQL writes small batches as one JSON document and from COPY_FROM_ROWS on through
+    COPY: text with tabs, newlines, backslashes and quotes, JSON, NULLs, booleans and timestamps
+    must come back as written either way."""
     driver = Driver(session)
-    count = COPY_FROM_ROWS + 4
     ids = driver.next_ids("incidents", count)
     awkward = 'tab\there\nnew line \\N back\\slash "quoted" \u00e9t\u00e9 \U0001f525'
     rows = [
@@ -84,6 +84,38 @@ def test_a_large_batch_reads_back_like_a_single_row_whatever_its_text(session: S
         assert incident.started_at == (None if n % 3 else T0 + timedelta(microseconds=n))
         assert incident.affected_service_ids == [n, {"nested": awkward}]
         assert incident.status == "triggered"
+
+
+@pytest.mark.parametrize("count", [1, 5], ids=["one", "a few"])
+def test_updated_rows_read_back_as_set_whatever_their_text(session: Session, count: int) -> None:
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", count)
+    driver.insert(_INCIDENTS, [_incident_row(id=incident_id) for incident_id in ids])
+    awkward = 'tab\there\nnew line \\N back\\slash "quoted" \u00e9t\u00e9 \U0001f525'
+    later = T0 + timedelta(hours=1, microseconds=7)
+    driver.update(
+        Incident.__table__,
+        ["title", "impact", "acknowledged_at", "severity_set_by_user"],
+        [
+            {
+                "id": incident_id,
+                "title": f"{awkward} #{n}",
+                "impact": {"customers": awkward, "n": n},
+                "acknowledged_at": later,
+                "severity_set_by_user": True,
+            }
+            for n, incident_id in enumerate(ids)
+        ],
+    )
+    session.expire_all()
+    for n, incident_id in enumerate(ids):
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert incident.title == f"{awkward} #{n}"
+        assert incident.impact == {"customers": awkward, "n": n}
+        assert incident.acknowledged_at == later
+        assert incident.severity_set_by_user is True
+        assert incident.severity == "SEV2"  # not among the columns set
 
 
 def test_ids_taken_first_are_the_ids_the_rows_get(session: Session) -> None:

@@ -113,11 +113,10 @@ _RESOLVE_WITHOUT_FIRING = Sql(
     " (SELECT 1 FROM alerts WHERE alerts.incident_id = incidents.id"
     " AND alerts.open_marker = 1) RETURNING id"
 )
-_INSERT_ALERTS = Insert(Alert.__table__)
+_ALERTS_TABLE = Alert.__table__
+_INSERT_ALERTS = Insert(_ALERTS_TABLE)
 _INSERT_INCIDENTS = Insert(Incident.__table__)
 _INSERT_EVENTS = Insert(IncidentEvent.__table__, with_id=False)
-_JSON_COLUMNS = {"labels", "details", "links", "raw_payload"}
-_UPDATE_ALERTS: dict[tuple[str, ...], Sql] = {}  # one per set of changed columns
 
 
 @dataclass(slots=True)
@@ -575,18 +574,11 @@ def _write_alerts(
             result.alerts_updated += 1
             columns = tuple(name for name in _UPDATABLE if name in state.values)
             updates.setdefault(columns, []).append(
-                {"_id": state.id, **{name: state.values[name] for name in columns}}
+                {"id": state.id, **{name: state.values[name] for name in columns}}
             )
     # Updates first: an alert resolved and fired again in one pass frees its key for the new row.
-    for columns, params in updates.items():
-        statement = _UPDATE_ALERTS.get(columns)
-        if statement is None:
-            assignments = ", ".join(f"{name} = :{name}" for name in columns)
-            statement = _UPDATE_ALERTS[columns] = Sql(
-                f"UPDATE alerts SET {assignments} WHERE id = :_id",
-                json=_JSON_COLUMNS.intersection(columns),
-            )
-        driver.run_many(statement, params)
+    for columns, rows in updates.items():
+        driver.update(_ALERTS_TABLE, columns, rows)
     if new_rows:
         ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows)
         for state, alert_id in zip(new_states, ids, strict=True):
