@@ -9,6 +9,7 @@ commit of a storm read all the alerts the storm had opened so far, and ingest sl
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,14 +56,14 @@ def _open_alerts(driver: Driver, service_id: int, prefix: str, count: int) -> li
     return keys
 
 
-def _rows_read(plan: dict[str, Any]) -> int:
-    """Rows every scan of `alerts` in the plan produced or filtered away."""
+def _rows_read(plan: dict[str, Any], table: str = "alerts") -> int:
+    """Rows every scan of `table` in the plan produced or filtered away."""
     read = 0
-    if plan.get("Relation Name") == "alerts":
+    if plan.get("Relation Name") == table:
         loops = plan.get("Actual Loops", 1)
         read += (plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)) * loops
     for child in plan.get("Plans", []):
-        read += _rows_read(child)
+        read += _rows_read(child, table)
     return read
 
 
@@ -102,6 +103,51 @@ def test_a_storm_on_a_new_service_reads_only_the_alerts_it_names(
     plan = _explain(session, statement, [values[name] for name in statement.postgres_names])
 
     assert _rows_read(plan) == _ASKED
+
+
+def _open_incidents(driver: Driver, service_id: int, prefix: str, count: int) -> list[str]:
+    groups = [f"labels:{{instance={prefix}-{n:06d}}}" for n in range(count)]
+    ids = driver.next_ids("incidents", count)
+    driver.insert(
+        _INCIDENTS,
+        [
+            {
+                "id": incident_id,
+                "title": "Disk full",
+                "service_id": service_id,
+                "severity": "SEV2",
+                "urgency": "high",
+                "status": "triggered",
+                "group_key": group,
+                "created_at": T0,
+                "updated_at": T0,
+            }
+            for group, incident_id in zip(groups, ids, strict=True)
+        ],
+    )
+    return groups
+
+
+def test_a_storm_on_a_new_service_finds_open_groups_without_reading_the_others(
+    session: Session, backend: str, make_service: Any
+) -> None:
+    """A service grouping by a label with many values (or not grouping) has as many open
+    incidents as alerts in a storm; finding the groups of a commit must read only those."""
+    if backend != "postgresql":
+        pytest.skip("a PostgreSQL planner question")
+    driver = Driver(session)
+    old = make_service(name="old")
+    _open_incidents(driver, old.id, "old", _STORM)
+    session.execute(sa.text("ANALYZE incidents"))  # statistics know only the old service
+    new = make_service(name="new")
+    groups = _open_incidents(driver, new.id, "new", _STORM)
+    asked = groups[:: _STORM // _ASKED][:_ASKED]
+    values = {"service_id": new.id, "keys": asked, "window_start": T0 - timedelta(hours=1)}
+    statement = ingest._SELECT_OPEN_GROUPS
+
+    plan = _explain(session, statement, [values[name] for name in statement.postgres_names])
+
+    assert _rows_read(plan, "incidents") == _ASKED
 
 
 def test_resolving_a_storm_asks_for_firing_alerts_without_reading_the_resolved_ones(
