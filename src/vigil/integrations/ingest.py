@@ -34,7 +34,9 @@ _CHUNK = 500
 # themselves. Literal statuses let SQLite use the partial indexes on open alerts and incidents.
 _FIRING = AlertStatus.FIRING.value
 _RESOLVED = AlertStatus.RESOLVED.value
-_LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR UPDATE")
+# NO KEY UPDATE: ingest transactions of one service wait for each other, but other transactions
+# inserting rows that refer to the service (a declared incident) check their key without waiting.
+_LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR NO KEY UPDATE")
 
 
 def _each_key(columns: str, table: str, condition: str, *, order_by: str = "") -> str:
@@ -171,6 +173,7 @@ def ingest_requests(
     requests: list[list[AlertEvent]],
     now: datetime,
     command: CommandConfig,
+    service_locked: bool = False,
 ) -> list[IngestResult]:
     """Apply several requests' events for one service, in order, as one set-based pass.
 
@@ -184,7 +187,8 @@ def ingest_requests(
         return results
     all_events = [event for _origin, event in tagged]
     driver = Driver(session)
-    _lock_service(driver, service.id)
+    if not service_locked:  # else the caller took it with the service (`service_for_key`)
+        _lock_service(driver, service.id)
     firing = _load_firing(driver, service.id, {e.dedup_key for e in all_events})
     resolved = _load_resolved(driver, service, all_events, firing)
     stale = resolved.stale

@@ -181,23 +181,32 @@ def record_change_event(
 
 _SERVICES = Service.__table__
 # Straight on the driver: every inbound commit looks its keys up.
-_SERVICE_FOR_KEY = Query(
+_SERVICE_FOR_KEY_TEXT = (
     f"SELECT {', '.join(f's.{c.name}' for c in _SERVICES.columns)} FROM services s"
     " JOIN integration_keys k ON k.service_id = s.id"
-    " WHERE k.key = :key AND k.revoked_at IS NULL",
+    " WHERE k.key = :key AND k.revoked_at IS NULL"
+)
+_SERVICE_FOR_KEY = Query(_SERVICE_FOR_KEY_TEXT, list(_SERVICES.columns))
+# The same, taking the service's ingest lock (`vigil.integrations.ingest`) on PostgreSQL; SQLite's
+# write transaction already holds the database's only write lock.
+_SERVICE_FOR_KEY_LOCKED = Query(
+    _SERVICE_FOR_KEY_TEXT,
     list(_SERVICES.columns),
+    postgres=_SERVICE_FOR_KEY_TEXT + " FOR NO KEY UPDATE OF s",
 )
 
 
-def service_for_key(session: Session, *, key: str) -> Any:
+def service_for_key(session: Session, *, key: str, lock: bool = False) -> Any:
     """The service an inbound integration key sends to (its columns, read-only); NotFound for
     unknown or revoked keys.
 
-    Every key works on every inbound endpoint: its type records what it was made for.
+    Every key works on every inbound endpoint: its type records what it was made for. `lock`
+    also takes the service's ingest lock, saving the statement that would take it; a caller
+    holding it must lock no other service afterwards (services are locked in id order).
     """
     if "\x00" in key or len(key) > 64:
         raise NotFound("unknown or revoked integration key", field="key")
-    found = Driver(session).records(_SERVICE_FOR_KEY, key=key)
+    found = Driver(session).records(_SERVICE_FOR_KEY_LOCKED if lock else _SERVICE_FOR_KEY, key=key)
     if not found:
         raise NotFound("unknown or revoked integration key", field="key")
     return found[0]

@@ -83,8 +83,10 @@ class Query:
     """A `Sql` query whose result columns are `columns` of tables: rows come back as named
     tuples holding what the ORM would read (aware UTC datetimes, booleans, decoded JSON)."""
 
-    def __init__(self, text: str, columns: Sequence[sa.Column[Any]]) -> None:
-        self.sql = Sql(text)
+    def __init__(
+        self, text: str, columns: Sequence[sa.Column[Any]], *, postgres: str | None = None
+    ) -> None:
+        self.sql = Sql(text, postgres=postgres)
         self.row = namedtuple("Row", [column.name for column in columns])  # type: ignore[misc]
         self.sqlite_readers: list[tuple[int, Callable[[Any], Any]]] = []
         for index, column in enumerate(columns):
