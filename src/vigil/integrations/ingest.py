@@ -101,7 +101,12 @@ _SELECT_OPEN_GROUPS = Sql(
 _SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
 _RAISE_SEVERITIES = Sql(
     "UPDATE incidents SET severity = :severity, urgency = :urgency,"
-    " alert_count = alert_count + :added, updated_at = :now WHERE id = :_id"
+    " alert_count = alert_count + :added, updated_at = :now WHERE id = :_id",
+    postgres_rows="UPDATE incidents AS t SET severity = r.severity, urgency = r.urgency,"
+    " alert_count = t.alert_count + r.added, updated_at = r.now"
+    " FROM jsonb_to_recordset(CAST(%s AS JSONB))"
+    " AS r(_id INTEGER, severity TEXT, urgency TEXT, added INTEGER, now TIMESTAMPTZ)"
+    " WHERE t.id = r._id",
 )
 _ACKNOWLEDGE = Sql(
     f"UPDATE incidents SET status = '{IncidentStatus.ACKNOWLEDGED.value}',"

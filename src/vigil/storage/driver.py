@@ -51,9 +51,21 @@ class Sql:
     `postgres` is another text for PostgreSQL, in the same notation, where its planner needs a
     different shape of the statement; there a list parameter may also appear as a plain `:name`,
     binding the array itself (`unnest(CAST(:keys AS TEXT[]))`).
+
+    `postgres_rows` is a PostgreSQL text that `Driver.run_many` runs once for all its parameter
+    sets, passed as one JSON document (`%s`, an array of objects): one statement in the server
+    instead of one per set.
     """
 
-    def __init__(self, text: str, *, json: Iterable[str] = (), postgres: str | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        json: Iterable[str] = (),
+        postgres: str | None = None,
+        postgres_rows: str | None = None,
+    ) -> None:
+        self.postgres_rows = postgres_rows
         self.names: list[str] = []
         self.postgres_names: list[str] = []
         self.lists: set[str] = set()
@@ -184,8 +196,12 @@ class Driver:
             cursor.execute(text, self._params(sql, params))
 
     def run_many(self, sql: Sql, params: Sequence[dict[str, Any]]) -> None:
-        """One statement for many parameter sets (psycopg pipelines them: one round trip)."""
+        """One statement for many parameter sets (psycopg pipelines them: one round trip; with
+        `postgres_rows`, one statement in all)."""
         if not params:
+            return
+        if self.postgres and sql.postgres_rows is not None:
+            self._run_document(sql.postgres_rows, list(params))
             return
         text = self._text(sql)
         with self._cursor(text) as cursor:
@@ -258,16 +274,11 @@ class Driver:
         On PostgreSQL one statement updates them all from a JSON document (see `insert`); on
         SQLite, one prepared UPDATE per row.
         """
-        if not rows:
-            return
         key = (table.name, tuple(columns))
         statement = _UPDATES.get(key)
         if statement is None:
-            statement = _UPDATES[key] = _Update(table, columns)
-        if self.postgres:
-            self._run_document(statement.postgres, rows)
-        else:
-            self.run_many(statement.sqlite, rows)
+            statement = _UPDATES[key] = _update_statement(table, columns)
+        self.run_many(statement, rows)
 
     def _run_document(self, text: str, rows: list[dict[str, Any]]) -> None:
         document = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
@@ -275,24 +286,22 @@ class Driver:
             cursor.execute(text, [document])
 
 
-class _Update:
-    """`UPDATE table SET columns … WHERE id = …`, for each database (`Driver.update`)."""
-
-    def __init__(self, table: sa.Table, columns: Sequence[str]) -> None:
-        json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-        assignments = ", ".join(f"{name} = :{name}" for name in columns)
-        self.sqlite = Sql(
-            f"UPDATE {table.name} SET {assignments} WHERE id = :id",
-            json=json_columns.intersection(columns),
-        )
-        self.postgres = (
+def _update_statement(table: sa.Table, columns: Sequence[str]) -> Sql:
+    """`UPDATE table SET columns … WHERE id = …` (`Driver.update`)."""
+    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    return Sql(
+        f"UPDATE {table.name} SET {assignments} WHERE id = :id",
+        json=json_columns.intersection(columns),
+        postgres_rows=(
             f"UPDATE {table.name} AS t SET {', '.join(f'{n} = r.{n}' for n in columns)}"
             f" FROM jsonb_populate_recordset(NULL::{table.name}, CAST(%s AS JSONB)) AS r"
             " WHERE t.id = r.id"
-        )
+        ),
+    )
 
 
-_UPDATES: dict[tuple[str, tuple[str, ...]], _Update] = {}
+_UPDATES: dict[tuple[str, tuple[str, ...]], Sql] = {}
 
 
 def _default(column: sa.Column[Any]) -> Any:
