@@ -41,9 +41,12 @@ def send_short_lived_alert(url: str, key: str) -> str:
 
 
 def wait_until_expired(api: httpx.Client, alertname: str, engine: LiveProcess) -> dict[str, Any]:
-    """The alert's incident once `engine` resolved it (a bounded wait that fails clearly)."""
+    """The alert's incident once `engine` resolved it (a bounded wait that fails clearly).
+
+    The alert may have expired already by the time it is read back (two seconds go by quickly on
+    a loaded machine); `assert_resolved_by_expiry` checks it was the expiry that resolved it."""
     [alert] = [a for a in alerts_of(api, "checkout-api") if a["labels"]["alertname"] == alertname]
-    assert alert["status"] == "firing"
+    assert alert["incident_id"] is not None
 
     def resolved() -> dict[str, Any] | None:
         assert engine.process.poll() is None, f"the engine's process ended:\n{engine.output()}"
