@@ -67,24 +67,44 @@ def body(first: int, count: int) -> bytes:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
-    parser.add_argument("--alerts", type=int, default=5000, help="alerts per scenario")
-    args = parser.parse_args()
-    os.environ["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-cost-")
-    if args.database_url:
-        os.environ["VIGIL_DATABASE_URL"] = args.database_url
+@dataclass(frozen=True)
+class Setup:
+    """A migrated database and the writer `vigil serve` commits through (in-process benches)."""
+
+    settings: Any
+    db: Any
+    clock: Any
+    writer: Any
+
+    def service_key(self, name: str, *, grouping_mode: str, integration: str) -> str:
+        """A new service's first integration key."""
+        from vigil.services import service as services
+        from vigil.services.schemas import ServiceCreate
+
+        with self.db.unit_of_work() as session:
+            service = services.create_service(
+                session,
+                data=ServiceCreate(
+                    name=name, grouping_mode=grouping_mode, integration_types=[integration]
+                ),
+                now=self.clock.now(),
+            )
+            return str(services.list_integration_keys(session, service_id=service.id)[0].key)
+
+
+def setup(database_url: str | None, prefix: str) -> Setup:
+    """Migrate a database (SQLite in a new temporary directory unless `database_url`) and start
+    a group-commit writer on it, as `vigil serve`'s ingest writer process does."""
+    os.environ["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix=prefix)
+    if database_url:
+        os.environ["VIGIL_DATABASE_URL"] = database_url
     subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True)
 
     from vigil.api.app import command_config
     from vigil.clock import SystemClock
     from vigil.config import get_settings
-    from vigil.integrations.prometheus import parse_postable_alerts
-    from vigil.integrations.writer import IngestJob, IngestWriter
+    from vigil.integrations.writer import IngestWriter
     from vigil.notify.service import LinkConfig
-    from vigil.services import service as services
-    from vigil.services.schemas import ServiceCreate
     from vigil.storage.db import Database
 
     settings = get_settings()
@@ -93,21 +113,28 @@ def main() -> int:
     config = command_config(
         settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
     )
-    writer = IngestWriter(db, clock, config, on_paging=lambda: None)
+    return Setup(settings, db, clock, IngestWriter(db, clock, config, on_paging=lambda: None))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
+    parser.add_argument("--alerts", type=int, default=5000, help="alerts per scenario")
+    args = parser.parse_args()
+    bench = setup(args.database_url, "vigil-cost-")
+    settings, db, clock, writer = bench.settings, bench.db, bench.clock, bench.writer
+
+    from vigil.integrations.prometheus import parse_postable_alerts
+    from vigil.integrations.writer import IngestJob
+
     counter = 0
     print(f"{'scenario':48} {'parse us/alert':>15} {'commit us/alert':>16} {'alerts/s':>9}")
     for shape in SHAPES:
-        with db.unit_of_work() as session:
-            service = services.create_service(
-                session,
-                data=ServiceCreate(
-                    name=f"cost-{shape.name}",
-                    grouping_mode="labels" if shape.grouped else "none",
-                    integration_types=["prometheus"],
-                ),
-                now=clock.now(),
-            )
-            key = services.list_integration_keys(session, service_id=service.id)[0].key
+        key = bench.service_key(
+            f"cost-{shape.name}",
+            grouping_mode="labels" if shape.grouped else "none",
+            integration="prometheus",
+        )
         parse_seconds = commit_seconds = 0.0
         per_commit = shape.alerts_per_request * shape.requests_per_commit
         commits = max(1, args.alerts // per_commit)
@@ -125,7 +152,7 @@ def main() -> int:
                     raw_limit=settings.raw_payload_limit_bytes,
                     raw_body=request,
                 )
-                jobs.append(IngestJob(key=key, events=events, reply_to=_NOWHERE))
+                jobs.append(IngestJob(key=key, events=events, reply_to=NOWHERE))
             parsed = time.perf_counter()
             writer.commit(jobs)
             done = time.perf_counter()
@@ -150,7 +177,7 @@ class _Nowhere:
         pass
 
 
-_NOWHERE = _Nowhere()
+NOWHERE = _Nowhere()
 
 
 if __name__ == "__main__":

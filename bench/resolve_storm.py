@@ -15,18 +15,13 @@ is flat. Only the last commit resolves the incident, so the last tenth carries t
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from typing import Any
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-VIGIL = ROOT / ".venv" / "bin" / "vigil"
+from ingest_cost import NOWHERE, setup
+
 OPEN_BATCH = 1000  # the most events one generic request may carry
 
 
@@ -54,39 +49,14 @@ def main() -> int:
     args = parser.parse_args()
     if args.batch < 1 or args.alerts < 10 * args.batch:
         parser.error("--alerts must be at least 10 × --batch (a tenth is at least one commit)")
-    os.environ["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-storm-")
-    if args.database_url:
-        os.environ["VIGIL_DATABASE_URL"] = args.database_url
-    subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True)
+    bench = setup(args.database_url, "vigil-storm-")
+    settings, db, writer = bench.settings, bench.db, bench.writer
+    key = bench.service_key("resolve-storm", grouping_mode="labels", integration="generic")
 
-    from vigil.api.app import command_config
-    from vigil.clock import SystemClock
-    from vigil.config import get_settings
     from vigil.incidents.models import Incident
     from vigil.integrations.generic import parse_generic
     from vigil.integrations.ingest import IngestResult
-    from vigil.integrations.writer import IngestJob, IngestWriter
-    from vigil.notify.service import LinkConfig
-    from vigil.services import service as services
-    from vigil.services.schemas import ServiceCreate
-    from vigil.storage.db import Database
-
-    settings = get_settings()
-    db = Database.from_url(settings.resolved_database_url)
-    clock = SystemClock()
-    config = command_config(
-        settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
-    )
-    writer = IngestWriter(db, clock, config, on_paging=lambda: None)
-    with db.unit_of_work() as session:
-        service = services.create_service(
-            session,
-            data=ServiceCreate(
-                name="resolve-storm", grouping_mode="labels", integration_types=["generic"]
-            ),
-            now=clock.now(),
-        )
-        key = services.list_integration_keys(session, service_id=service.id)[0].key
+    from vigil.integrations.writer import IngestJob
 
     def commit(action: str, first: int, count: int) -> tuple[IngestResult, float]:
         raw = body(action, first, count)
@@ -96,7 +66,7 @@ def main() -> int:
             raw_limit=settings.raw_payload_limit_bytes,
             raw_body=raw,
         )
-        job = IngestJob(key=key, events=events, reply_to=_NOWHERE)
+        job = IngestJob(key=key, events=events, reply_to=NOWHERE)
         started = time.perf_counter()
         writer.commit([job])
         seconds = time.perf_counter() - started
@@ -139,16 +109,6 @@ def main() -> int:
         print(f"expected #{incident_id} resolved once, by the last commit: {resolved}")
         return 1
     return 0
-
-
-class _Nowhere:
-    """Answers go nowhere: this bench times the commit, not the hand-back."""
-
-    def deliver(self, jobs: list[Any]) -> None:
-        pass
-
-
-_NOWHERE = _Nowhere()
 
 
 if __name__ == "__main__":

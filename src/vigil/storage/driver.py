@@ -238,13 +238,7 @@ class Driver:
         if self.postgres:
             self._postgres_insert(insert, rows)
             return
-        columns = insert.columns_with_defaults
-        values = []
-        for row in rows:
-            item = [row.get(name, default) for name, default in columns]
-            for index, convert in insert.sqlite_converters:
-                item[index] = convert(item[index])
-            values.append(item)
+        values = list(_converted(insert, rows, insert.sqlite_converters))
         if values:
             with self._cursor(insert.sqlite) as cursor:
                 cursor.executemany(insert.sqlite, values)
@@ -262,10 +256,7 @@ class Driver:
             self._cursor(insert.postgres_copy) as cursor,
             cursor.copy(insert.postgres_copy) as copy,
         ):
-            for row in rows:
-                item = [row.get(name, default) for name, default in columns]
-                for index, convert in insert.postgres_converters:
-                    item[index] = convert(item[index])
+            for item in _converted(insert, rows, insert.postgres_converters):
                 copy.write_row(item)
 
     def update(self, table: sa.Table, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
@@ -284,6 +275,20 @@ class Driver:
         document = orjson.dumps(rows, option=orjson.OPT_NAIVE_UTC).decode()
         with self._cursor(text) as cursor:
             cursor.execute(text, [document])
+
+
+_Converters = list[tuple[int, Callable[[Any], Any]]]
+
+
+def _converted(
+    insert: Insert, rows: Iterable[dict[str, Any]], converters: _Converters
+) -> Iterator[list[Any]]:
+    """Each row's values in the `Insert`'s column order, defaults filled in and converted."""
+    for row in rows:
+        item = [row.get(name, default) for name, default in insert.columns_with_defaults]
+        for index, convert in converters:
+            item[index] = convert(item[index])
+        yield item
 
 
 def _update_statement(table: sa.Table, columns: Sequence[str]) -> Sql:
