@@ -287,6 +287,10 @@ class Result:
     load_before: float | None = None  # 1-minute load average when the scenario started
     offered_rps: float | None = None
     applied_alerts: int | None = None  # trigger events found in the database afterwards
+    # Vigil's group commits during the scenario (its /metrics): how many requests each answered
+    # on average, and how long each took. Small commits are what a single alert costs most in.
+    requests_per_commit: float | None = None
+    commit_ms: float | None = None
     first_error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -682,6 +686,7 @@ def measure(
     if scenario.repeat:
         prime(base_url, template, 100 if scenario.fmt != "pagerduty" else 1)
     load = load_average()
+    commits_before = commit_figures(base_url) if target.startswith("vigil") else None
     tree = process_tree(pid) if pid else []
     cpu_before = {p: cpu_seconds(p) for p in tree}
     parts: list[Result] = []
@@ -716,11 +721,41 @@ def measure(
             by_role = result.cpu_us_per_alert_by_process
             by_role[role] = round(by_role.get(role, 0.0) + seconds * 1e6 / alerts, 1)
     result.load_before = load
+    if commits_before is not None:
+        commits_after = commit_figures(base_url)
+        commits = commits_after[0] - commits_before[0]
+        if commits > 0:
+            result.requests_per_commit = round((commits_after[1] - commits_before[1]) / commits, 1)
+            result.commit_ms = round((commits_after[2] - commits_before[2]) * 1e3 / commits, 2)
     print(format_row(result), flush=True)
     if len(result.cpu_us_per_alert_by_process) > 1:
         split = ", ".join(f"{r} {v:.0f}" for r, v in result.cpu_us_per_alert_by_process.items())
         print(f"  CPU us/alert by process: {split}", flush=True)
+    if result.requests_per_commit is not None:
+        print(
+            f"  commits: {result.requests_per_commit:g} requests each, {result.commit_ms:g} ms",
+            flush=True,
+        )
     return result
+
+
+def commit_figures(base_url: str) -> tuple[float, float, float]:
+    """Vigil's group commits so far, from its /metrics: (commits, requests, seconds)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    figures = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (
+            "vigil_ingest_commit_requests_count",
+            "vigil_ingest_commit_requests_sum",
+            "vigil_ingest_commit_seconds_sum",
+        ):
+            figures[name] = float(value)
+    return (
+        figures.get("vigil_ingest_commit_requests_count", 0.0),
+        figures.get("vigil_ingest_commit_requests_sum", 0.0),
+        figures.get("vigil_ingest_commit_seconds_sum", 0.0),
+    )
 
 
 def process_role(pid: int, *, is_root: bool) -> str:

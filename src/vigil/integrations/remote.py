@@ -24,6 +24,7 @@ import itertools
 import logging
 import os
 import pickle
+import selectors
 import shutil
 import socket
 import struct
@@ -133,44 +134,53 @@ def _is_stale(directory: Path, now: float) -> bool:
 
 
 class _Connection:
-    """One HTTP process's connection: reads its requests, writes the answers of each commit."""
+    """One HTTP process's connection: the bytes read so far, and where the answers go."""
 
-    def __init__(self, sock: socket.socket, writer: IngestWriter) -> None:
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.writer = writer
-        self._send = threading.Lock()
-        self.thread = threading.Thread(target=self._read, name="vigil-ingest-conn", daemon=True)
+        self.buffer = bytearray()
+
+    def frames(self) -> list[IngestJob] | None:
+        """The requests complete in the buffer, taken out of it; None when a frame is too big
+        (the connection is then closed)."""
+        jobs = []
+        offset = 0
+        buffer = self.buffer
+        while len(buffer) - offset >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buffer, offset)
+            if length > MAX_FRAME_BYTES:
+                log.error("ingest connection sent a %d byte frame; closing it", length)
+                return None
+            end = offset + _LENGTH.size + length
+            if len(buffer) < end:
+                break
+            number, key, events = pickle.loads(memoryview(buffer)[offset + _LENGTH.size : end])
+            jobs.append(IngestJob(key=key, events=events, reply_to=self, tag=number))
+            offset = end
+        if offset:
+            del buffer[:offset]
+        return jobs
 
     def deliver(self, jobs: list[IngestJob]) -> None:
         answers = [(job.tag, _portable(job.answer)) for job in jobs]
         frame = encode((jobs[0].commit_seconds, answers))
-        with self._send, contextlib.suppress(OSError):  # the HTTP process has gone away
+        with contextlib.suppress(OSError):  # the HTTP process has gone away
             self.sock.sendall(frame)
 
-    def _read(self) -> None:
-        stream = self.sock.makefile("rb")
-        try:
-            while True:
-                header = stream.read(_LENGTH.size)
-                if len(header) < _LENGTH.size:
-                    return
-                (length,) = _LENGTH.unpack(header)
-                if length > MAX_FRAME_BYTES:
-                    log.error("ingest connection sent a %d byte frame; closing it", length)
-                    return
-                data = stream.read(length)
-                if len(data) < length:
-                    return
-                number, key, events = pickle.loads(data)
-                self.writer.enqueue(IngestJob(key=key, events=events, reply_to=self, tag=number))
-        except OSError:
-            return
-        finally:
-            stream.close()
+
+_READ_BYTES = 256 * 1024
 
 
 class IngestServer:
-    """Accepts the HTTP processes' connections on a Unix socket and feeds one `IngestWriter`."""
+    """Accepts the HTTP processes' connections on a Unix socket and commits their requests.
+
+    One thread does everything: it waits for any connection to have data, reads every complete
+    request that has arrived, commits them together (`IngestWriter.commit_and_answer`), answers,
+    and waits again; what arrives during a commit is the next commit. A thread per connection
+    feeding the writer's queue cost each request a hand-over between threads, and the commit
+    thread then waited for the interpreter lock while readers unpickled: in single-alert
+    storms that made a commit take twice as long in the server as alone.
+    """
 
     def __init__(self, writer: IngestWriter, path: str) -> None:
         self.writer = writer
@@ -180,27 +190,96 @@ class IngestServer:
         self._listener.bind(path)
         Path(path).chmod(0o600)
         self._listener.listen(128)
-        self._thread = threading.Thread(
-            target=self._accept, name="vigil-ingest-accept", daemon=True
-        )
+        self._listener.setblocking(False)
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="vigil-ingest-server", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def _accept(self) -> None:
+    def _serve(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self._listener, selectors.EVENT_READ)
+        selector.register(self._wake_reader, selectors.EVENT_READ)
+        connections: dict[socket.socket, _Connection] = {}
+        try:
+            while not self._stopping.is_set():
+                jobs: list[IngestJob] = []
+                for key, _ in selector.select():
+                    sock = key.fileobj
+                    if sock is self._listener:
+                        self._accept(selector, connections)
+                    elif sock is not self._wake_reader:
+                        jobs += self._read(connections[sock], selector, connections)  # type: ignore[index]
+                if jobs:
+                    self.writer.commit_and_answer(jobs)
+            # Stopping: commit and answer what has arrived, take nothing more.
+            jobs = []
+            for connection in list(connections.values()):
+                jobs += self._read(connection, selector, connections)
+            if jobs:
+                self.writer.commit_and_answer(jobs)
+        finally:
+            for connection in connections.values():
+                connection.sock.close()
+            selector.close()
+
+    def _accept(
+        self, selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection]
+    ) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except OSError:  # gone meanwhile, or closed by stop()
+            return
+        sock.setblocking(False)
+        connections[sock] = _Connection(sock)
+        selector.register(sock, selectors.EVENT_READ)
+
+    def _read(
+        self,
+        connection: _Connection,
+        selector: selectors.BaseSelector,
+        connections: dict[socket.socket, _Connection],
+    ) -> list[IngestJob]:
+        """Read what the connection has sent; its complete requests. A closed connection's
+        complete requests are still committed: their senders cannot hear the answer, but a
+        retry will be deduplicated."""
+        closed = False
         while True:
             try:
-                sock, _ = self._listener.accept()
-            except OSError:  # closed by stop()
-                return
-            _Connection(sock, self.writer).thread.start()
+                data = connection.sock.recv(_READ_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                closed = True
+                break
+            if not data:
+                closed = True
+                break
+            connection.buffer += data
+            if len(data) < _READ_BYTES:
+                break
+        jobs = connection.frames()
+        if jobs is None:
+            closed, jobs = True, []
+        if closed:
+            selector.unregister(connection.sock)
+            del connections[connection.sock]
+            connection.sock.close()
+        return jobs
 
     def stop(self) -> None:
-        """Take no new connections, then commit and answer what is queued."""
+        """Take no new connections, then commit and answer what has arrived."""
+        self._stopping.set()
         with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
+            self._wake_writer.send(b"x")
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
         self._listener.close()
         Path(self.path).unlink(missing_ok=True)
+        self._wake_reader.close()
+        self._wake_writer.close()
         self.writer.stop()
 
 

@@ -149,16 +149,29 @@ class IngestWriter:
             if first is None:
                 return
             batch, stopping = self._drain(first)
-            try:
-                self.commit(batch)
-            except Exception as exc:  # never leave a request waiting for an answer
-                log.exception("ingest writer failed")
-                for job in batch:
-                    if job.answer is None:
-                        job.answer = exc
-            _answer(batch)
+            self.commit_and_answer(batch)
             if stopping:
                 return
+
+    def commit_and_answer(self, batch: list[IngestJob]) -> None:
+        """Commit jobs (in commits of at most `max_events` events) and answer each of them;
+        no job is left without an answer, whatever fails."""
+        start = 0
+        while start < len(batch):
+            end, size = start + 1, len(batch[start].events)
+            while end < len(batch) and size + len(batch[end].events) <= self.max_events:
+                size += len(batch[end].events)
+                end += 1
+            part = batch[start:end]
+            try:
+                self.commit(part)
+            except Exception as exc:
+                log.exception("ingest writer failed")
+                for job in part:
+                    if job.answer is None:
+                        job.answer = exc
+            _answer(part)
+            start = end
 
     def _drain(self, first: IngestJob) -> tuple[list[IngestJob], bool]:
         """The first job plus whatever else is already queued, up to the size bound."""

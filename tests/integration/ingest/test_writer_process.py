@@ -5,7 +5,11 @@ errors as the writer thread. The writer side runs here on a thread, over a real 
 from __future__ import annotations
 
 import asyncio
+import pickle
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,9 @@ from vigil.api.app import command_config, create_app
 from vigil.clock import FakeClock
 from vigil.config import Settings
 from vigil.errors import Unavailable
+from vigil.integrations.generic import parse_generic
 from vigil.integrations.ingest import IngestResult
-from vigil.integrations.remote import IngestServer, _portable
+from vigil.integrations.remote import MAX_FRAME_BYTES, IngestServer, _portable, encode
 from vigil.integrations.writer import IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database
@@ -145,3 +150,53 @@ def test_the_writer_process_finishes_what_it_was_sent_before_it_stops(
         stopping.join(10)
         sender.join(10)
     assert answers == [202]
+
+
+def _raw_request(number: int, key: str, summary: str) -> bytes:
+    """One request as an HTTP process frames it on the socket."""
+    events = parse_generic({"summary": summary}, body_size=64, raw_limit=1024)
+    return encode((number, key, events))
+
+
+def _connect(socket_path: str) -> socket.socket:
+    """A raw connection to the writer, as an HTTP process opens it."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(socket_path)
+    return sock
+
+
+def _read_answers(sock: socket.socket, count: int) -> dict[int, Any]:
+    """The answers of `count` requests, by request number, read off a raw connection."""
+    stream = sock.makefile("rb")
+    answers: dict[int, Any] = {}
+    while len(answers) < count:
+        (length,) = struct.unpack(">I", stream.read(4))
+        _seconds, pairs = pickle.loads(stream.read(length))
+        answers.update(pairs)
+    return answers
+
+
+def test_requests_split_across_reads_and_connections_are_each_answered(
+    writer_server: IngestServer, socket_path: str, key: str
+) -> None:
+    with _connect(socket_path) as first, _connect(socket_path) as second:
+        frames = b"".join(_raw_request(n, key, f"disk {n}") for n in range(1, 4))
+        for offset in range(0, len(frames), 7):  # a few bytes at a time
+            first.sendall(frames[offset : offset + 7])
+            time.sleep(0.001)
+        second.sendall(_raw_request(9, key, "disk 9"))
+        first_answers = _read_answers(first, 3)
+        second_answers = _read_answers(second, 1)
+    assert sorted(first_answers) == [1, 2, 3]
+    assert all(isinstance(a, IngestResult) for a in first_answers.values())
+    assert isinstance(second_answers[9], IngestResult)
+
+
+def test_an_oversized_frame_closes_only_its_own_connection(
+    writer_server: IngestServer, socket_path: str, key: str
+) -> None:
+    with _connect(socket_path) as bad, _connect(socket_path) as good:
+        bad.sendall(struct.pack(">I", MAX_FRAME_BYTES + 1))
+        assert bad.recv(16) == b""  # closed by the writer
+        good.sendall(_raw_request(1, key, "still served"))
+        assert isinstance(_read_answers(good, 1)[1], IngestResult)
