@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import orjson
 
@@ -14,6 +14,9 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     """A 16-hex-digit identity of a label set, independent of key order (like Alertmanager's)."""
     canonical = orjson.dumps(sorted(labels.items()))
     return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+GroupKey = Callable[[Mapping[str, str], str | None, str], str | None]
 
 
 def group_key_for(
@@ -31,14 +34,32 @@ def group_key_for(
       list puts every alert of the service in one group, ``...`` groups by the whole label set.
     - ``as_sent``: the sender's group (Alertmanager's groupKey), else the alert itself.
     """
+    return grouper(mode=mode, group_by=group_by)(labels, sent_group_key, dedup_key)
+
+
+def grouper(*, mode: str, group_by: Sequence[str]) -> GroupKey:
+    """`group_key_for` of one service's settings, as a function of the alert alone.
+
+    Ingest asks for every new alert of a commit, up to thousands; the settings are worked out
+    once per commit instead (the label names sorted, the mode chosen).
+    """
     if mode == "none":
-        return None
+        return lambda _labels, _sent, _dedup_key: None
     if mode == "as_sent":
-        return _bounded(f"sent:{sent_group_key}" if sent_group_key else f"alert:{dedup_key}")
+        return lambda _labels, sent, dedup_key: _bounded(
+            f"sent:{sent}" if sent else f"alert:{dedup_key}"
+        )
     if ALL_LABELS in group_by:
-        return f"labels:{label_fingerprint(labels)}"
-    pairs = ",".join(f"{name}={labels.get(name, '')!r}" for name in sorted(set(group_by)))
-    return _bounded(f"labels:{{{pairs}}}")
+        return lambda labels, _sent, _dedup_key: f"labels:{label_fingerprint(labels)}"
+    names = sorted(set(group_by))
+    if len(names) == 1:
+        [name] = names
+        return lambda labels, _sent, _dedup_key: _bounded(
+            f"labels:{{{name}={labels.get(name, '')!r}}}"
+        )
+    return lambda labels, _sent, _dedup_key: _bounded(
+        "labels:{" + ",".join(f"{name}={labels.get(name, '')!r}" for name in names) + "}"
+    )
 
 
 def _bounded(key: str, limit: int = 512) -> str:

@@ -55,8 +55,9 @@ def map_severity(raw: str | None, *, overrides: Mapping[str, Any], default: str)
 
 
 def worst(*severities: str) -> str:
-    """The most severe of the given SEVs (SEV1 beats SEV4)."""
-    return min(severities, key=lambda sev: int(sev[3]))
+    """The most severe of the given SEVs (SEV1 beats SEV4): with one digit each, the least
+    string is the most severe."""
+    return min(severities)
 
 
 def urgency_for(severity: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vigil.alerts.events import Action, AlertEvent
-from vigil.alerts.keys import group_key_for
+from vigil.alerts.keys import grouper
 from vigil.alerts.models import Alert, AlertStatus
 from vigil.alerts.severity import map_severity, worst
 from vigil.incidents import command as incident_command
@@ -200,6 +200,7 @@ def ingest_requests(
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
+    group_key_of = grouper(mode=service.grouping_mode, group_by=service.group_by)
 
     for origin, event in tagged:
         current = firing.get(event.dedup_key)
@@ -213,13 +214,7 @@ def ingest_requests(
                 current = _AlertState(
                     dedup_key=event.dedup_key, is_new=True, severity=severity, created_by=origin
                 )
-                current.group_key = group_key_for(
-                    mode=service.grouping_mode,
-                    group_by=service.group_by,
-                    labels=event.labels,
-                    sent_group_key=event.group_key,
-                    dedup_key=event.dedup_key,
-                )
+                current.group_key = group_key_of(event.labels, event.group_key, event.dedup_key)
                 current.values = {
                     "starts_at": event.starts_at or now,
                     "first_seen_at": now,

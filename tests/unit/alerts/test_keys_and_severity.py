@@ -35,6 +35,18 @@ def test_grouping_by_labels_ignores_labels_outside_group_by(
     assert group_key_for(labels=base, **args) == group_key_for(labels=noisy, **args)
 
 
+@given(label_sets, st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=4))
+def test_group_by_order_and_repeats_do_not_change_the_group(
+    labels: dict[str, str], names: list[str]
+) -> None:
+    def key(group_by: list[str]) -> str | None:
+        return group_key_for(
+            mode="labels", group_by=group_by, labels=labels, sent_group_key=None, dedup_key="k"
+        )
+
+    assert key(names) == key(list(reversed(names))) == key(names + names)
+
+
 def test_ungrouped_alerts_never_share_an_incident() -> None:
     assert (
         group_key_for(mode="none", group_by=[], labels={}, sent_group_key="g", dedup_key="k")
