@@ -205,6 +205,7 @@ def worker(
         console.print(f"vigil worker {engine.holder} running; Ctrl-C stops it")
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: (stop.set(), engine.wake()))
+    processes.freeze_startup_objects()
     engine.run_forever(interval=interval or settings.worker_interval_seconds, stop=stop)
     if listener:
         listener.stop()
@@ -228,6 +229,7 @@ def ingest_writer(
         db, SystemClock(), command_config(settings, links), on_paging=lambda: None
     )
     server = IngestServer(writer, socket_path)
+    processes.freeze_startup_objects()
     server.start()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
