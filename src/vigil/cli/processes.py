@@ -25,6 +25,7 @@ from vigil.cli.client import CliError
 log = logging.getLogger("vigil.serve")
 
 BACKLOG = 2048  # uvicorn's default
+YOUNG_COLLECTION_EVERY = 10_000  # allocations between two collections of the youngest objects
 
 
 def process_count(requested: int) -> int:
@@ -58,9 +59,16 @@ def freeze_startup_objects() -> None:
     thousand objects that FastAPI, SQLAlchemy and pydantic leave behind at import: tens of
     milliseconds in which the process answered nothing (the HTTP processes) or held the write
     lock (the ingest writer). Those objects live as long as the process anyway.
+
+    The youngest generation is collected every 10,000 allocations instead of 700: a request of
+    100 alerts allocates thousands of objects that live until it is answered, and each early
+    collection moved them along to be walked again in the older generations (batches of 100:
+    +7% in turns).
     """
     gc.collect()
     gc.freeze()
+    _threshold, *older = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *older)
 
 
 def run(server: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
