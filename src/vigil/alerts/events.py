@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class Action(StrEnum):
     TRIGGER = "trigger"
@@ -25,32 +27,72 @@ class AlertEvent:
     severity: str | None = None  # the sender's word (critical, warning, P1, ...), mapped later
     source: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    links: list[dict[str, str]] = field(default_factory=list)
+    # In the ingest writer process, these three are JSON text (`orjson.Fragment`): see __reduce__.
+    details: dict[str, Any] | orjson.Fragment = field(default_factory=dict)
+    links: list[dict[str, str]] | orjson.Fragment = field(default_factory=list)
     group_key: str | None = None  # the sender's own grouping (Alertmanager groupKey)
     starts_at: datetime | None = None
     # For resolves: when it ended. For Prometheus triggers: when it expires unless refreshed.
     ends_at: datetime | None = None
-    raw: dict[str, Any] | None = None
+    raw: dict[str, Any] | orjson.Fragment | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Events cross to `vigil serve`'s ingest writer process as pickles; the generic path for
-        # a slotted class looks its slots up per object and took half the hand-over's time.
+        # Events cross to `vigil serve`'s ingest writer process as pickles. The generic path for
+        # a slotted class looks its slots up per object and took half the hand-over's time. The
+        # details, links and raw payload go as JSON text: the writer only stores them, and the
+        # HTTP processes, which have a core to spare, serialize them instead of the writer.
         return (
-            AlertEvent,
+            _from_wire,
             (
-                self.action,
+                self.action.value,
                 self.dedup_key,
                 self.integration_type,
                 self.summary,
                 self.severity,
                 self.source,
                 self.labels,
-                self.details,
-                self.links,
+                orjson.dumps(self.details),
+                orjson.dumps(self.links),
                 self.group_key,
                 self.starts_at,
                 self.ends_at,
-                self.raw,
+                None if self.raw is None else orjson.dumps(self.raw),
             ),
         )
+
+
+_ACTIONS = {action.value: action for action in Action}
+
+
+def _from_wire(
+    action: str,
+    dedup_key: str,
+    integration_type: str,
+    summary: str,
+    severity: str | None,
+    source: str,
+    labels: dict[str, str],
+    details: bytes,
+    links: bytes,
+    group_key: str | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    raw: bytes | None,
+) -> AlertEvent:
+    """An event as the ingest writer process receives it: what it only stores stays JSON text,
+    which the database drivers' JSON conversion (orjson) writes as it is."""
+    return AlertEvent(
+        _ACTIONS[action],
+        dedup_key,
+        integration_type,
+        summary,
+        severity,
+        source,
+        labels,
+        orjson.Fragment(details),
+        orjson.Fragment(links),
+        group_key,
+        starts_at,
+        ends_at,
+        None if raw is None else orjson.Fragment(raw),
+    )

@@ -200,3 +200,17 @@ def test_an_oversized_frame_closes_only_its_own_connection(
         assert bad.recv(16) == b""  # closed by the writer
         good.sendall(_raw_request(1, key, "still served"))
         assert isinstance(_read_answers(good, 1)[1], IngestResult)
+
+
+def test_details_links_and_raw_payload_stored_by_the_writer_process_read_back_as_sent(
+    remote_app: FastAPI, writer_server: IngestServer, auth: dict[str, str], key: str
+) -> None:
+    sent = prometheus_alert(instance="db-7:9100")
+    with TestClient(remote_app) as client:
+        response = client.post(f"/integrations/prometheus/{key}/api/v2/alerts", json=[sent])
+        assert response.status_code == 200, response.text
+        [listed] = client.get("/api/v1/alerts", headers=auth).json()["items"]
+        alert = client.get(f"/api/v1/alerts/{listed['id']}", headers=auth).json()
+    assert alert["details"]["annotations"] == sent["annotations"]
+    assert alert["links"] == [{"href": sent["generatorURL"], "text": "Source"}]
+    assert alert["raw_payload"]["labels"] == sent["labels"]
