@@ -48,12 +48,17 @@ user_app = typer.Typer(help="Users.", no_args_is_help=True)
 
 
 def _database(
-    settings: Settings, *, check: bool = True, sqlite_cache_mib: int | None = None
+    settings: Settings,
+    *,
+    check: bool = True,
+    sqlite_cache_mib: int | None = None,
+    ingest_writer: bool = False,
 ) -> Database:
     db = Database.from_url(
         settings.resolved_database_url,
         pool_size=settings.db_pool_size,
         sqlite_cache_mib=sqlite_cache_mib,
+        ingest_writer=ingest_writer,
     )
     if check:
         migrate.check_schema(db.engine)
@@ -222,7 +227,7 @@ def ingest_writer(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = get_settings()
-    db = _database(settings, sqlite_cache_mib=INGEST_WRITER_SQLITE_CACHE_MIB)
+    db = _database(settings, sqlite_cache_mib=INGEST_WRITER_SQLITE_CACHE_MIB, ingest_writer=True)
     links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
     # Wake-ups for new paging go back with each answer: the HTTP process wakes the worker.
     writer = IngestWriter(

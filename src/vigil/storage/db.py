@@ -28,6 +28,18 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # ingest fell to 3,000 alerts/s, until an ANALYZE that a storm does not wait for. Vigil's
 # statements are short and plan in microseconds, so each run gets a plan for its own values.
 _PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
+# The ingest writer's connections keep one plan per prepared statement instead (PostgreSQL's
+# default): planning was a third of an ingest commit's time in the server. What made generic
+# plans dangerous is taken away: with sequential scans, hash joins and merge joins disabled, a
+# table is read through an index whenever its query allows, so a plan made while the tables
+# were empty stays a lookup as they grow (foreign-key checks included). JIT is off: those
+# settings add a huge cost to any plan they cannot avoid, and JIT compiled a scan of a table of
+# three rows for 18 ms. `tests/integration/ingest/test_generic_plans.py` plans every statement
+# of the ingest commits this way on tables analyzed while empty.
+PG_INGEST_WRITER_PLANNING = (
+    "-c plan_cache_mode=auto -c enable_seqscan=off -c enable_hashjoin=off"
+    " -c enable_mergejoin=off -c jit=off"
+)
 # After the write-ahead log restarts, a file that grew past this is cut back to it.
 SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
@@ -37,13 +49,19 @@ def _json_dumps(value: Any) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_cache_mib: int | None = None
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    sqlite_cache_mib: int | None = None,
+    ingest_writer: bool = False,
 ) -> sa.Engine:
     """Create an engine tuned for Vigil; the same code then runs on either database.
 
     `sqlite_cache_mib` sizes each SQLite connection's page cache (SQLite's default is 2 MiB).
     The ingest writer asks for more: an alert storm inserts at random places in the dedup-key
     indexes, and with a database of a million alerts most of those pages fell out of 2 MiB.
+    `ingest_writer` plans as PG_INGEST_WRITER_PLANNING says, on PostgreSQL.
     """
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -69,7 +87,10 @@ def make_engine(
         # OperationalError (503, so senders retry) and the pool replaces it.
         pool_recycle=1800,
         # A request stuck behind a lock for this long answers 503 so its sender retries.
-        connect_args={"options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} {_PG_PLAN_OPTION}"},
+        connect_args={
+            "options": f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} "
+            + (PG_INGEST_WRITER_PLANNING if ingest_writer else _PG_PLAN_OPTION)
+        },
     )
 
 
@@ -251,9 +272,21 @@ class Database:
 
     @classmethod
     def from_url(
-        cls, url: str, *, pool_size: int = 10, sqlite_cache_mib: int | None = None
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        sqlite_cache_mib: int | None = None,
+        ingest_writer: bool = False,
     ) -> Database:
-        return cls(make_engine(url, pool_size=pool_size, sqlite_cache_mib=sqlite_cache_mib))
+        return cls(
+            make_engine(
+                url,
+                pool_size=pool_size,
+                sqlite_cache_mib=sqlite_cache_mib,
+                ingest_writer=ingest_writer,
+            )
+        )
 
     def peek(self, query: sa.Select[Any]) -> Any:
         """The first column of the first row of one read, outside any transaction: on
