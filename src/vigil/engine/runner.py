@@ -23,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -369,7 +370,11 @@ class Engine:
         while not stop.is_set():
             self._send_wake.clear()
             room = self.config.send_batch - self._in_flight
-            wait = self._seconds_until(_NEXT_MESSAGE, interval) if room > 0 else interval
+            wait = (
+                self._seconds_until(_NEXT_MESSAGE, interval, now=self.clock.now())
+                if room > 0
+                else interval
+            )
             if wait <= 0:
                 try:
                     with self.db.unit_of_work() as session:
@@ -425,10 +430,12 @@ class Engine:
                 return min(interval, wait)
         return self._seconds_until(_NEXT_STEP, interval)
 
-    def _seconds_until(self, query: sa.Select[tuple[datetime | None]], interval: float) -> float:
+    def _seconds_until(
+        self, query: sa.Select[tuple[datetime | None]], interval: float, **params: Any
+    ) -> float:
         """How long nothing is due (the earliest escalation step, or message), capped."""
         try:
-            soonest = self.db.peek(query)
+            soonest = self.db.peek(query, **params)
         except Exception:  # the database is away: poll at the normal pace
             return interval
         if soonest is None:
@@ -452,18 +459,50 @@ class Engine:
         self.config.channels.close()
 
 
-_NEXT_STEP = sa.select(sa.func.min(IncidentEscalation.next_at)).where(
-    IncidentEscalation.state.in_([EscalationState.ACTIVE, EscalationState.WAITING])
-)
-# A message in flight elsewhere is due again only when its claim lapses.
-_NEXT_MESSAGE = sa.select(
-    sa.func.min(
-        sa.case(
-            (Notification.claimed_until > Notification.send_at, Notification.claimed_until),
-            else_=Notification.send_at,
-        )
+def _earliest_next_at(state: EscalationState) -> sa.ScalarSelect[Any]:
+    column = IncidentEscalation.next_at
+    return (
+        sa.select(column)
+        .where(IncidentEscalation.state == state, column.is_not(None))
+        .order_by(column)
+        .limit(1)
+        .scalar_subquery()
     )
-).where(Notification.status == MessageStatus.PENDING)
+
+
+# The earliest step of either live state, each read off the end of the (state, next_at) index:
+# `min(next_at) WHERE state IN (…)` read every live escalation, at every wake-up, and an
+# ungrouped alert storm keeps thousands live.
+_ACTIVE_NEXT, _WAITING_NEXT = (
+    _earliest_next_at(EscalationState.ACTIVE),
+    _earliest_next_at(EscalationState.WAITING),
+)
+_NEXT_STEP = sa.select(
+    sa.case(
+        (_ACTIVE_NEXT.is_(None), _WAITING_NEXT),
+        (_WAITING_NEXT.is_(None), _ACTIVE_NEXT),
+        (_ACTIVE_NEXT < _WAITING_NEXT, _ACTIVE_NEXT),
+        else_=_WAITING_NEXT,
+    )
+)
+# The first pending message by `send_at` that nobody holds a live claim on: read in the order of
+# the (status, send_at) index, past at most the messages in flight. A message in flight elsewhere
+# is due again only when its claim lapses, which the sender sees at its next look (at most a
+# worker interval later). The minimum over every pending message of its due time, as this was,
+# read all of them at every wake-up: an alert storm queues thousands.
+_NEXT_MESSAGE = (
+    sa.select(Notification.send_at)
+    .where(
+        Notification.status == MessageStatus.PENDING,
+        sa.or_(
+            Notification.claimed_until.is_(None),
+            Notification.claimed_until <= Notification.send_at,
+            Notification.claimed_until <= sa.bindparam("now"),
+        ),
+    )
+    .order_by(Notification.send_at)
+    .limit(1)
+)
 
 
 class Listener:

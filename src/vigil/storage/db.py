@@ -288,15 +288,15 @@ class Database:
             )
         )
 
-    def peek(self, query: sa.Select[Any]) -> Any:
+    def peek(self, query: sa.Select[Any], **params: Any) -> Any:
         """The first column of the first row of one read, outside any transaction: on
         PostgreSQL a read session would cost a second round trip for its ROLLBACK, and the
         engine asks "when is the next thing due?" on every wake-up."""
         if self._autocommit is None:
             with self.read_session() as session:
-                return session.scalar(query)
+                return session.scalar(query, params or None)
         with self._autocommit.connect() as connection:
-            return connection.scalar(query)
+            return connection.scalar(query, params or None)
 
     def read_session(self) -> Session:
         return self._read()
