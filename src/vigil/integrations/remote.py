@@ -183,6 +183,11 @@ def _widen(sock: Any, option: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
 
 
+def _connections(selector: selectors.BaseSelector) -> list[_Connection]:
+    """The HTTP processes' connections registered with the selector."""
+    return [key.data for key in selector.get_map().values() if key.data is not None]
+
+
 class IngestServer:
     """Accepts the HTTP processes' connections on a Unix socket and commits their requests.
 
@@ -211,50 +216,42 @@ class IngestServer:
         self._thread.start()
 
     def _serve(self) -> None:
+        # Each connection is registered with its `_Connection`; the listener and the wake-up
+        # socket with None.
         selector = selectors.DefaultSelector()
         selector.register(self._listener, selectors.EVENT_READ)
         selector.register(self._wake_reader, selectors.EVENT_READ)
-        connections: dict[socket.socket, _Connection] = {}
         try:
             while not self._stopping.is_set():
                 jobs: list[IngestJob] = []
                 for key, _ in selector.select():
-                    sock = key.fileobj
-                    if sock is self._listener:
-                        self._accept(selector, connections)
-                    elif sock is not self._wake_reader:
-                        jobs += self._read(connections[sock], selector, connections)  # type: ignore[index]
+                    if key.data is not None:
+                        jobs += self._read(key.data, selector)
+                    elif key.fileobj is self._listener:
+                        self._accept(selector)
                 if jobs:
                     self.writer.commit_and_answer(jobs)
             # Stopping: commit and answer what has arrived, take nothing more.
             jobs = []
-            for connection in list(connections.values()):
-                jobs += self._read(connection, selector, connections)
+            for connection in _connections(selector):
+                jobs += self._read(connection, selector)
             if jobs:
                 self.writer.commit_and_answer(jobs)
         finally:
-            for connection in connections.values():
+            for connection in _connections(selector):
                 connection.sock.close()
             selector.close()
 
-    def _accept(
-        self, selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection]
-    ) -> None:
+    def _accept(self, selector: selectors.BaseSelector) -> None:
         try:
             sock, _ = self._listener.accept()
         except OSError:  # gone meanwhile, or closed by stop()
             return
         sock.setblocking(False)
         _widen(sock, socket.SO_RCVBUF)
-        connections[sock] = _Connection(sock)
-        selector.register(sock, selectors.EVENT_READ)
+        selector.register(sock, selectors.EVENT_READ, _Connection(sock))
 
-    def _read(
-        self,
-        connection: _Connection,
-        selector: selectors.BaseSelector,
-        connections: dict[socket.socket, _Connection],
-    ) -> list[IngestJob]:
+    def _read(self, connection: _Connection, selector: selectors.BaseSelector) -> list[IngestJob]:
         """Read what the connection has sent; its complete requests. A closed connection's
         complete requests are still committed: their senders cannot hear the answer, but a
         retry will be deduplicated."""
@@ -278,7 +275,6 @@ class IngestServer:
             closed, jobs = True, []
         if closed:
             selector.unregister(connection.sock)
-            del connections[connection.sock]
             connection.sock.close()
         return jobs
 

@@ -174,19 +174,17 @@ class IngestWriter:
             start = end
 
     def _drain(self, first: IngestJob) -> tuple[list[IngestJob], bool]:
-        """The first job plus whatever else is already queued, up to the size bound."""
+        """The first job plus whatever else is already queued (`commit_and_answer` splits them
+        into commits of bounded size)."""
         batch = [first]
-        size = len(first.events)
-        while size < self.max_events:
+        while True:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return batch, False
             if job is None:
                 return batch, True
             batch.append(job)
-            size += len(job.events)
-        return batch, False
 
     def commit(self, batch: list[IngestJob]) -> None:
         """Commit a batch together, or each job alone when the batch as a whole fails."""

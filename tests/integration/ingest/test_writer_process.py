@@ -27,7 +27,7 @@ from vigil.errors import Unavailable
 from vigil.integrations.generic import parse_generic
 from vigil.integrations.ingest import IngestResult
 from vigil.integrations.remote import MAX_FRAME_BYTES, IngestServer, _portable, encode
-from vigil.integrations.writer import IngestWriter
+from vigil.integrations.writer import IngestJob, IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database
 
@@ -214,3 +214,43 @@ def test_details_links_and_raw_payload_stored_by_the_writer_process_read_back_as
     assert alert["details"]["annotations"] == sent["annotations"]
     assert alert["links"] == [{"href": sent["generatorURL"], "text": "Source"}]
     assert alert["raw_payload"]["labels"] == sent["labels"]
+
+
+def test_a_flood_is_committed_in_bounded_commits_and_every_request_answered(
+    db: Database, clock: FakeClock, settings: Settings, key: str
+) -> None:
+    links = LinkConfig(base_url=settings.base_url, secret="test")
+    commits: list[int] = []
+
+    class CountingWriter(IngestWriter):
+        def commit(self, batch: Any) -> None:
+            commits.append(sum(len(job.events) for job in batch))
+            super().commit(batch)
+
+    writer = CountingWriter(
+        db, clock, command_config(settings, links), on_paging=lambda: None, max_events=3
+    )
+    answered: list[IngestJob] = []
+
+    class Collect:
+        def deliver(self, jobs: list[IngestJob]) -> None:
+            answered.extend(jobs)
+
+    jobs = [
+        IngestJob(
+            key=key,
+            events=[_generic_event(f"disk {n}-{i}") for i in range(2)],
+            reply_to=Collect(),
+        )
+        for n in range(4)
+    ]
+    writer.commit_and_answer(jobs)
+
+    assert commits == [2, 2, 2, 2]
+    assert answered == jobs
+    assert all(isinstance(job.answer, IngestResult) for job in jobs)
+
+
+def _generic_event(summary: str) -> Any:
+    [event] = parse_generic({"summary": summary}, body_size=64, raw_limit=1024)
+    return event
