@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
 from vigil.alerts.events import Action, AlertEvent
+from vigil.integrations.ingest import IngestResult
 
 
 def test_an_alert_event_reaches_the_writer_process_with_every_field() -> None:
@@ -50,3 +51,33 @@ def test_an_event_without_a_raw_payload_arrives_without_one() -> None:
     event = AlertEvent(action=Action.TRIGGER, dedup_key="k", integration_type="generic")
     arrived = pickle.loads(pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL))
     assert arrived.raw is None
+
+
+def test_event_times_arrive_as_the_same_moment_in_utc_to_the_microsecond() -> None:
+    offset = timezone(timedelta(hours=5, minutes=30))
+    event = AlertEvent(
+        action=Action.TRIGGER,
+        dedup_key="k",
+        integration_type="prometheus",
+        starts_at=datetime(2026, 3, 2, 14, 28, 7, 123456, tzinfo=offset),
+        ends_at=datetime(1999, 12, 31, 23, 59, 59, 999999),  # naive: taken as UTC
+    )
+    arrived = pickle.loads(pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL))
+    assert arrived.starts_at == datetime(2026, 3, 2, 8, 58, 7, 123456, tzinfo=UTC)
+    assert arrived.starts_at.tzinfo is UTC
+    assert arrived.ends_at == datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_the_writers_answer_reaches_the_http_process_without_the_commits_paging_context() -> None:
+    result = IngestResult(
+        dedup_keys=["a", "b"],
+        alerts_created=1,
+        alerts_updated=2,
+        alerts_resolved=3,
+        incidents_opened=[7],
+        incidents_resolved=[5],
+        paging_started=True,
+        opened=[object()],  # type: ignore[list-item]  # paging's own record: never pickled
+    )
+    arrived = pickle.loads(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    assert arrived == dataclasses.replace(result, opened=[])
