@@ -36,31 +36,33 @@ class AlertEvent:
     ends_at: datetime | None = None
     raw: dict[str, Any] | orjson.Fragment | None = None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Events cross to `vigil serve`'s ingest writer process as pickles. The generic path for
-        # a slotted class looks its slots up per object and took half the hand-over's time. The
-        # details, links and raw payload go as JSON text: the writer only stores them, and the
-        # HTTP processes, which have a core to spare, serialize them instead of the writer. Times
-        # go as microseconds since the epoch: pickling an aware datetime pickles its timezone
-        # through copyreg, which cost more than the rest of the event together.
+    def to_wire(self) -> tuple[Any, ...]:
+        """The event as plain values, for `vigil serve`'s ingest writer process (`from_wire`).
+
+        Plain values pickle without a class to look up by name per event, which the unpickler
+        imported again for each. The details, links and raw payload go as JSON text: the writer
+        only stores them, and the HTTP processes, which have a core to spare, serialize them
+        instead of the writer. Times go as microseconds since the epoch: pickling an aware
+        datetime pickles its timezone through copyreg, which cost more than the rest together.
+        """
         return (
-            _from_wire,
-            (
-                self.action.value,
-                self.dedup_key,
-                self.integration_type,
-                self.summary,
-                self.severity,
-                self.source,
-                self.labels,
-                orjson.dumps(self.details),
-                orjson.dumps(self.links),
-                self.group_key,
-                to_micros(self.starts_at),
-                to_micros(self.ends_at),
-                None if self.raw is None else orjson.dumps(self.raw),
-            ),
+            self.action.value,
+            self.dedup_key,
+            self.integration_type,
+            self.summary,
+            self.severity,
+            self.source,
+            self.labels,
+            orjson.dumps(self.details),
+            orjson.dumps(self.links),
+            self.group_key,
+            to_micros(self.starts_at),
+            to_micros(self.ends_at),
+            None if self.raw is None else orjson.dumps(self.raw),
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (from_wire, (self.to_wire(),))
 
 
 _ACTIONS = {action.value: action for action in Action}
@@ -82,35 +84,19 @@ def from_micros(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=micros)
 
 
-def _from_wire(
-    action: str,
-    dedup_key: str,
-    integration_type: str,
-    summary: str,
-    severity: str | None,
-    source: str,
-    labels: dict[str, str],
-    details: bytes,
-    links: bytes,
-    group_key: str | None,
-    starts_at: int | None,
-    ends_at: int | None,
-    raw: bytes | None,
-) -> AlertEvent:
-    """An event as the ingest writer process receives it: what it only stores stays JSON text,
-    which the database drivers' JSON conversion (orjson) writes as it is."""
+def from_wire(values: tuple[Any, ...]) -> AlertEvent:
+    """An event as the ingest writer process receives it (`AlertEvent.to_wire`): what it only
+    stores stays JSON text, which the database drivers' JSON conversion (orjson) writes as it
+    is."""
+    # dedup key, integration type, summary, severity, source, labels: as they were sent
+    action, *sent, details, links, group_key, starts_at, ends_at, raw = values
     return AlertEvent(
         _ACTIONS[action],
-        dedup_key,
-        integration_type,
-        summary,
-        severity,
-        source,
-        labels,
-        orjson.Fragment(details),
-        orjson.Fragment(links),
-        group_key,
-        from_micros(starts_at),
-        from_micros(ends_at),
-        None if raw is None else orjson.Fragment(raw),
+        *sent,
+        details=orjson.Fragment(details),
+        links=orjson.Fragment(links),
+        group_key=group_key,
+        starts_at=from_micros(starts_at),
+        ends_at=from_micros(ends_at),
+        raw=None if raw is None else orjson.Fragment(raw),
     )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import State
 
 from vigil import __version__
 from vigil.api import (
@@ -43,6 +44,30 @@ Authenticate REST calls with `Authorization: Bearer <token>` (`vigil token creat
 Inbound integrations authenticate by the integration key in their URL or body.
 Every error is JSON: `{"error": "...", "field": "..."}`.
 """
+
+
+class AppState(State):
+    """`app.state`, whose values are also ordinary attributes.
+
+    Starlette's `State` keeps them in a dict that its `__getattr__` reads, and Python calls
+    `__getattr__` only after the ordinary lookup has failed, raising and formatting an
+    AttributeError that is then thrown away: the four reads of an inbound request cost more
+    than parsing its alert.
+    """
+
+    def __setattr__(self, key: Any, value: Any) -> None:
+        super().__setattr__(key, value)
+        object.__setattr__(self, key, value)
+
+    def __delattr__(self, key: Any) -> None:
+        super().__delattr__(key)
+        object.__delattr__(self, key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.__setattr__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.__delattr__(key)
 
 
 class VigilApp(FastAPI):
@@ -151,6 +176,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state = AppState()
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock

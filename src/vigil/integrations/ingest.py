@@ -158,22 +158,25 @@ class IngestResult:
     # The new incidents as written, for paging and incident command (not read back).
     opened: list[paging.OpenedIncident] = field(default_factory=list)
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The answer the ingest writer process sends back to an HTTP process. The generic path
-        # for a slotted dataclass looks its slots up through copyreg per object; and `opened`
-        # stays behind: it serves paging inside the commit, not the HTTP answer.
+    def to_wire(self) -> tuple[Any, ...]:
+        """The answer as plain values, for the HTTP process that asked (`from_wire`); `opened`
+        stays behind: it serves paging inside the commit, not the HTTP answer."""
         return (
-            IngestResult,
-            (
-                self.dedup_keys,
-                self.alerts_created,
-                self.alerts_updated,
-                self.alerts_resolved,
-                self.incidents_opened,
-                self.incidents_resolved,
-                self.paging_started,
-            ),
+            self.dedup_keys,
+            self.alerts_created,
+            self.alerts_updated,
+            self.alerts_resolved,
+            self.incidents_opened,
+            self.incidents_resolved,
+            self.paging_started,
         )
+
+    @classmethod
+    def from_wire(cls, values: tuple[Any, ...]) -> IngestResult:
+        return cls(*values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (IngestResult.from_wire, (self.to_wire(),))
 
 
 def ingest(

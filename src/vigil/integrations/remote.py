@@ -9,9 +9,10 @@ answer once the writer says they are committed, so a 2xx still means "committed"
 
 The socket lives in a directory only this user can open, and carries pickles between processes
 of one `vigil serve`: nothing else can connect, and nothing unvalidated crosses it. A frame is a
-4-byte length and a pickle; a request is `(number, integration key, events)`, an answer frame
-holds the commit's duration and `[(number, IngestResult or error), ...]` for every request of
-that commit from that connection (the HTTP process puts the figures in its `/metrics`). When
+4-byte length and a pickle of plain values; a request is `(number, integration key, events)`
+with each event as `AlertEvent.to_wire` gives it, an answer frame holds the commit's duration and
+`[(number, IngestResult.to_wire() or an error), ...]` for every request of that commit from that
+connection (the HTTP process puts the figures in its `/metrics`). When
 the writer process is away (restarting after a crash), requests answer 503 so senders retry; a
 retried alert is deduplicated like any repeat.
 """
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vigil.alerts.events import AlertEvent
+from vigil.alerts.events import AlertEvent, from_wire
 from vigil.errors import Unavailable
 from vigil.integrations.ingest import IngestResult
 from vigil.integrations.writer import (
@@ -60,9 +61,22 @@ def encode(value: Any) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
+def request_frame(number: int, key: str, events: list[AlertEvent]) -> bytes:
+    """One request as an HTTP process sends it to the writer process."""
+    return encode((number, key, [event.to_wire() for event in events]))
+
+
+def answer_from_wire(answer: Any) -> IngestResult | BaseException:
+    """One request's answer as the writer process sent it (`_portable`)."""
+    return IngestResult.from_wire(answer) if answer.__class__ is tuple else answer
+
+
 def _portable(answer: IngestResult | BaseException | None) -> Any:
-    """An answer that survives the trip: an error that cannot be pickled (a driver's exception
-    holding a connection) travels as a 503 naming it, which senders retry."""
+    """An answer that survives the trip: a result as plain values (`IngestResult.to_wire`),
+    an error as itself, or, when it cannot be pickled (a driver's exception holding a
+    connection), as a 503 naming it, which senders retry."""
+    if isinstance(answer, IngestResult):
+        return answer.to_wire()
     if not isinstance(answer, BaseException):
         return answer
     try:
@@ -155,7 +169,9 @@ class _Connection:
             if len(buffer) < end:
                 break
             number, key, events = pickle.loads(memoryview(buffer)[offset + _LENGTH.size : end])
-            jobs.append(IngestJob(key=key, events=events, reply_to=self, tag=number))
+            jobs.append(
+                IngestJob(key=key, events=[from_wire(e) for e in events], reply_to=self, tag=number)
+            )
             offset = end
         if offset:
             del buffer[:offset]
@@ -331,7 +347,7 @@ class RemoteIngestWriter:
         future: asyncio.Future[IngestResult] = loop.create_future()
         number = next(self._numbers)
         self._waiting[number] = future
-        self._backlog.append(encode((number, key, events)))
+        self._backlog.append(request_frame(number, key, events))
         if self._stream is None:
             if self._connecting is None:
                 self._connecting = loop.create_task(self._connect())
@@ -375,12 +391,13 @@ class RemoteIngestWriter:
                 COMMIT_SECONDS.observe(seconds)
                 COMMIT_REQUESTS.observe(len(answers))
                 paging = False
-                for number, answer in answers:
+                for number, sent in answers:
+                    answer = answer_from_wire(sent)
+                    if isinstance(answer, IngestResult) and answer.paging_started:
+                        paging = True
                     future = self._waiting.pop(number, None)
                     if future is not None:
                         settle(future, answer)
-                    if isinstance(answer, IngestResult) and answer.paging_started:
-                        paging = True
                 if paging:
                     self.on_paging()
         except (asyncio.IncompleteReadError, OSError):

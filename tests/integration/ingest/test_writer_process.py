@@ -26,7 +26,13 @@ from vigil.config import Settings
 from vigil.errors import Unavailable
 from vigil.integrations.generic import parse_generic
 from vigil.integrations.ingest import IngestResult
-from vigil.integrations.remote import MAX_FRAME_BYTES, IngestServer, _portable, encode
+from vigil.integrations.remote import (
+    MAX_FRAME_BYTES,
+    IngestServer,
+    _portable,
+    answer_from_wire,
+    request_frame,
+)
 from vigil.integrations.writer import IngestJob, IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.storage.db import Database
@@ -112,8 +118,8 @@ def test_an_error_that_cannot_cross_to_the_http_process_becomes_a_503() -> None:
     answer = _portable(Unpicklable("boom"))
     assert isinstance(answer, Unavailable)
     assert "Unpicklable" in answer.message
-    result = IngestResult(dedup_keys=["a"])
-    assert _portable(result) is result
+    result = IngestResult(dedup_keys=["a"], alerts_created=1, paging_started=True)
+    assert answer_from_wire(pickle.loads(pickle.dumps(_portable(result)))) == result
 
 
 def test_the_writer_process_finishes_what_it_was_sent_before_it_stops(
@@ -155,7 +161,7 @@ def test_the_writer_process_finishes_what_it_was_sent_before_it_stops(
 def _raw_request(number: int, key: str, summary: str) -> bytes:
     """One request as an HTTP process frames it on the socket."""
     events = parse_generic({"summary": summary}, body_size=64, raw_limit=1024)
-    return encode((number, key, events))
+    return request_frame(number, key, events)
 
 
 def _connect(socket_path: str) -> socket.socket:
@@ -172,7 +178,7 @@ def _read_answers(sock: socket.socket, count: int) -> dict[int, Any]:
     while len(answers) < count:
         (length,) = struct.unpack(">I", stream.read(4))
         _seconds, pairs = pickle.loads(stream.read(length))
-        answers.update(pairs)
+        answers.update((number, answer_from_wire(a)) for number, a in pairs)
     return answers
 
 
