@@ -248,7 +248,7 @@ class Driver:
         if self.postgres:
             self._postgres_insert(insert, rows)
             return
-        values = list(_converted(insert, rows, insert.sqlite_converters))
+        values = list(map(insert.sqlite_row, rows))
         if values:
             with self._cursor(insert.sqlite) as cursor:
                 cursor.executemany(insert.sqlite, values)
@@ -266,7 +266,7 @@ class Driver:
             self._cursor(insert.postgres_copy) as cursor,
             cursor.copy(insert.postgres_copy) as copy,
         ):
-            for item in _converted(insert, rows, insert.postgres_converters):
+            for item in map(insert.postgres_row, rows):
                 copy.write_row(item)
 
     def update(self, table: sa.Table, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
@@ -290,17 +290,30 @@ class Driver:
 
 
 _Converters = list[tuple[int, Callable[[Any], Any]]]
+RowValues = Callable[[dict[str, Any]], list[Any]]
 
 
-def _converted(
-    insert: Insert, rows: Iterable[dict[str, Any]], converters: _Converters
-) -> Iterator[list[Any]]:
-    """Each row's values in the `Insert`'s column order, defaults filled in and converted."""
-    for row in rows:
-        item = [row.get(name, default) for name, default in insert.columns_with_defaults]
-        for index, convert in converters:
-            item[index] = convert(item[index])
-        yield item
+def _row_values(columns_with_defaults: list[tuple[str, Any]], converters: _Converters) -> RowValues:
+    """A function giving a row's values in column order, defaults filled in and converted.
+
+    Generated per `Insert` (as `dataclasses` generates `__init__`): one expression per column
+    instead of a loop over the columns and another over the converters, which for a batch of
+    alerts was most of the time spent turning rows into what the driver binds.
+    """
+    namespace: dict[str, Any] = {}
+    by_index = dict(converters)
+    values = []
+    for index, (name, default) in enumerate(columns_with_defaults):
+        namespace[f"default{index}"] = default
+        value = f"row.get({name!r}, default{index})"
+        if index in by_index:
+            namespace[f"convert{index}"] = by_index[index]
+            value = f"convert{index}({value})"
+        values.append(value)
+    # Column names come from the table definitions, never from input.
+    exec(f"def row_values(row):\n    return [{', '.join(values)}]\n", namespace)
+    function: RowValues = namespace["row_values"]
+    return function
 
 
 def _update_statement(table: sa.Table, columns: Sequence[str]) -> Sql:
@@ -393,16 +406,18 @@ class Insert:
         self.columns = [column.name for column in columns]
         self.columns_with_defaults = [(column.name, _default(column)) for column in columns]
         # (column index, conversion) for the columns whose values need one, per database.
-        self.sqlite_converters: list[tuple[int, Callable[[Any], Any]]] = []
-        self.postgres_converters: list[tuple[int, Callable[[Any], Any]]] = []
+        sqlite_converters: _Converters = []
+        postgres_converters: _Converters = []
         for index, column in enumerate(columns):
             if isinstance(column.type, UTCDateTime):
-                self.sqlite_converters.append((index, _memo(sqlite_datetime)))
+                sqlite_converters.append((index, _memo(sqlite_datetime)))
             elif isinstance(column.type, sa.JSON):
-                self.sqlite_converters.append((index, _json_text))
-                self.postgres_converters.append((index, _json_text))
+                sqlite_converters.append((index, _json_text))
+                postgres_converters.append((index, _json_text))
             # Both drivers bind a StrEnum member as its text, a bool as a boolean, None as NULL
             # (sqlite3 through the adapters `vigil.storage.db.register_sqlite_adapters` gives).
+        self.sqlite_row = _row_values(self.columns_with_defaults, sqlite_converters)
+        self.postgres_row = _row_values(self.columns_with_defaults, postgres_converters)
         names = ", ".join(self.columns)
         self.sqlite = (
             f"INSERT INTO {self.table} ({names}) VALUES ({', '.join('?' for _ in self.columns)})"
