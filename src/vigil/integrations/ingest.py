@@ -220,14 +220,17 @@ def ingest_requests(
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
+    severities: dict[str | None, str] = {}
     group_key_of = grouper(mode=service.grouping_mode, group_by=service.group_by)
 
     for origin, event in tagged:
         current = firing.get(event.dedup_key)
         if event.action is Action.TRIGGER:
-            severity = map_severity(
-                event.severity, overrides=mapping, default=service.default_severity
-            )
+            severity = severities.get(event.severity)
+            if severity is None:  # a commit's alerts mostly share a handful of words
+                severity = severities[event.severity] = map_severity(
+                    event.severity, overrides=mapping, default=service.default_severity
+                )
             if current is None:
                 if (event.dedup_key, event.starts_at) in stale:
                     continue
