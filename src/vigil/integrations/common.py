@@ -85,14 +85,17 @@ def ensure_storable(body: Any, *, prefix: str = "", raw_body: bytes | None = Non
     spell NUL as the escape `\\u0000` (a raw control character is invalid JSON), so text without
     one holds no NUL, and only the depth is left to check.
     """
-    if raw_body is None or b"\\u0000" in raw_body:
+    if raw_body is None or b"\\u0000" in raw_body or _too_deep(body, raw_body):
         _refuse_unstorable(body, prefix)
-    # No value nests deeper than the text has opening brackets (brackets inside strings only
-    # add to the count), so a small body needs no walk: Prometheus posts one alert at a time.
-    elif raw_body.count(b"[") + raw_body.count(b"{") > MAX_DEPTH and _nested_deeper_than(
-        body, MAX_DEPTH
-    ):
-        _refuse_unstorable(body, prefix)
+
+
+def _too_deep(body: Any, raw_body: bytes) -> bool:
+    """Whether `body` nests deeper than MAX_DEPTH. No value nests deeper than its text has
+    opening brackets (brackets inside strings only add to the count), so a small body needs no
+    walk: Prometheus posts one alert at a time."""
+    if raw_body.count(b"[") + raw_body.count(b"{") <= MAX_DEPTH:
+        return False
+    return _nested_deeper_than(body, MAX_DEPTH)
 
 
 def _nested_deeper_than(body: Any, depth: int) -> bool:
