@@ -105,11 +105,13 @@ def http_child(requests: int = 400, connections: int = 8) -> None:
     import struct
 
     os.environ["VIGIL_DATA_DIR"] = tempfile.mkdtemp(prefix="vigil-instructions-")
+    sys.path.insert(0, str(ROOT / "bench"))
     import uvicorn
     import uvloop
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
+    import ingest_cost
     from vigil.alerts.events import AlertEvent
     from vigil.api.app import create_app
     from vigil.config import get_settings
@@ -167,32 +169,12 @@ def http_child(requests: int = 400, connections: int = 8) -> None:
     def request() -> bytes:
         nonlocal sent
         sent += 1
-        body = orjson_dumps(sent)
+        body = ingest_cost.body(sent, 1)  # the alert the writer shapes commit
         return (
             b"POST /integrations/prometheus/KEY/api/v2/alerts HTTP/1.1\r\n"
             b"Host: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % len(body)
         ) + body
-
-    def orjson_dumps(n: int) -> bytes:
-        import orjson
-
-        return orjson.dumps(
-            [
-                {
-                    "labels": {
-                        "alertname": f"BenchAlert{n % 10}",
-                        "instance": f"host-{n}:9100",
-                        "job": "node",
-                        "severity": "critical",
-                    },
-                    "annotations": {"summary": f"Disk full on host-{n}"},
-                    "startsAt": "2026-12-03T13:00:00Z",
-                    "endsAt": "2026-12-03T14:00:00Z",
-                    "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-                }
-            ]
-        )
 
     async def one_connection(count: int) -> None:
         protocol = HttpToolsProtocol(config, state, app_state={}, _loop=loop)
