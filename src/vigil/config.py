@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     )
     update_cadence_sev1_minutes: int = Field(default=30, ge=1)
     update_cadence_sev2_minutes: int = Field(default=60, ge=1)
+    stakeholder_burst: int = Field(
+        default=5,
+        ge=0,
+        description="Alert-opened incidents a stakeholder channel hears of one by one per window;"
+        " the rest come in one digest when the window ends.",
+    )
+    stakeholder_burst_minutes: int = Field(default=10, ge=1, le=1440)
     severity_sev1_customers: int = Field(default=10_000, ge=1)
     severity_sev2_customers: int = Field(default=100, ge=1)
     severity_sev1_revenue: float = Field(default=100_000, ge=0)

@@ -5,6 +5,7 @@ from vigil.accounts.models import ApiToken, Team, TeamMembership, User
 from vigil.alerts.models import Alert
 from vigil.escalation.models import EscalationPolicy, IncidentEscalation
 from vigil.incidents.models import (
+    AnnouncementWindow,
     Follower,
     Incident,
     IncidentEvent,
@@ -28,6 +29,7 @@ from vigil.storage.leases import Lease
 
 __all__ = [
     "Alert",
+    "AnnouncementWindow",
     "ApiToken",
     "Base",
     "CalendarFeed",

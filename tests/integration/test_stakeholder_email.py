@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,3 +250,84 @@ def test_an_update_posted_just_before_resolving_still_reaches_stakeholders(
     post(setup, auth, f"{base}/status", {"status": "resolved"})
     run_worker(setup)
     assert len(setup.inbox.to("execs@example.com")) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Alert storms: a channel hears of the first few alert-opened incidents of each window, and of
+# the rest in one digest when the window ends (T0 is 09:00, so the window is 09:00–09:10).
+
+
+def titles(mails: list[EmailMessage]) -> set[str]:
+    """The incident titles of announcements ("[SEV1] #12 Disk full on db-3")."""
+    found = {re.sub(r"^\[SEV1\] #\d+ ", "", str(mail["Subject"])) for mail in mails}
+    assert len(found) == len(mails)
+    return found
+
+
+def storm(setup: Setup, key: str, numbers: range) -> None:
+    """An alert per number, each opening an incident of its own (the service does not group)."""
+    for n in numbers:
+        response = setup.client.post(
+            f"/integrations/generic/{key}",
+            json={"summary": f"Disk full on db-{n}", "severity": "critical", "dedup_key": f"d{n}"},
+        )
+        assert response.status_code == 202, response.text
+
+
+@pytest.fixture
+def ungrouped_key(make_service: Any, session: DbSession) -> str:
+    from vigil.services import service as services
+
+    service = make_service(name="storage", grouping_mode="none")
+    return str(services.list_integration_keys(session, service_id=service.id)[0].key)
+
+
+def test_an_alert_storm_tells_stakeholders_of_five_incidents_and_sums_up_the_rest_in_one_digest(
+    setup: Setup, auth: dict[str, str], ungrouped_key: str, clock: FakeClock
+) -> None:
+    stakeholder_list(setup, auth)
+    storm(setup, ungrouped_key, range(1, 13))
+    run_worker(setup)
+    one_by_one = setup.inbox.to("execs@example.com")
+    assert titles(one_by_one) == {f"Disk full on db-{n}" for n in range(1, 6)}
+    number = declare(setup, auth)  # a person declaring is always heard, storm or not
+    run_worker(setup)
+    assert setup.inbox.to("execs@example.com")[-1]["Subject"].startswith(f"[SEV1] #{number} ")
+
+    clock.advance(minutes=10)  # the window has ended
+    run_worker(setup)
+    mails = setup.inbox.to("execs@example.com")
+    assert len(mails) == 7
+    digest = mails[-1]
+    assert digest["Subject"] == "[SEV1] 7 more incidents opened by alerts"
+    text = text_of(digest)
+    assert "Alerts opened 12 SEV1 incidents between 2026-03-02 09:00–09:10 UTC" in text
+    assert "heard of the first 5; this digest stands for the other 7" in text
+    assert re.search(r"^#\d+ \[SEV1\] Disk full on db-12\r?$", text, re.MULTILINE)
+    assert "http://vigil.test/incidents" in text
+
+    clock.advance(minutes=1)
+    run_worker(setup)
+    assert len(setup.inbox.to("execs@example.com")) == 7  # said once
+
+
+def test_each_window_of_a_storm_starts_with_five_heard_and_ends_with_its_own_digest(
+    setup: Setup, auth: dict[str, str], ungrouped_key: str, clock: FakeClock
+) -> None:
+    stakeholder_list(setup, auth)
+    storm(setup, ungrouped_key, range(1, 8))  # 5 heard, 2 held
+    run_worker(setup)
+    clock.advance(minutes=10)
+    run_worker(setup)  # the 09:00 digest: 2 more
+    storm(setup, ungrouped_key, range(8, 15))  # 09:10: a fresh 5 heard, 2 held
+    run_worker(setup)
+    mails = setup.inbox.to("execs@example.com")
+    assert mails[5]["Subject"] == "[SEV1] 2 more incidents opened by alerts"
+    assert titles(mails[6:]) == {f"Disk full on db-{n}" for n in range(8, 13)}
+
+    clock.advance(minutes=10)
+    run_worker(setup)
+    assert setup.inbox.to("execs@example.com")[-1]["Subject"] == (
+        "[SEV1] 2 more incidents opened by alerts"
+    )
+    assert len(setup.inbox.to("execs@example.com")) == 12

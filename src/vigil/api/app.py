@@ -92,6 +92,8 @@ def command_config(settings: Settings, links: LinkConfig) -> CommandConfig:
             "SEV1": settings.update_cadence_sev1_minutes,
             "SEV2": settings.update_cadence_sev2_minutes,
         },
+        announce_burst=settings.stakeholder_burst,
+        announce_window=timedelta(minutes=settings.stakeholder_burst_minutes),
         thresholds=Thresholds(
             sev1_customers=settings.severity_sev1_customers,
             sev2_customers=settings.severity_sev2_customers,

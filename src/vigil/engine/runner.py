@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session
 from vigil.clock import Clock, ensure_utc
 from vigil.escalation.manager import audit, run_escalations
 from vigil.escalation.models import EscalationState, IncidentEscalation
-from vigil.incidents.comms import CommandConfig, remind_overdue_updates
+from vigil.incidents.comms import (
+    CommandConfig,
+    post_announcement_digests,
+    remind_overdue_updates,
+)
+from vigil.incidents.models import AnnouncementWindow
 from vigil.incidents.paging import ack_timeouts
 from vigil.integrations.expiry import expire_alerts
 from vigil.notify import service as notify
@@ -113,6 +118,12 @@ def default_modules(config: EngineConfig) -> list[Module]:
             "update_reminders",
             lambda s, now: remind_overdue_updates(s, now=now, config=config.command),
             every=HOUSEKEEPING,
+        ),
+        Module(
+            "announcement_digests",
+            lambda s, now: post_announcement_digests(s, now=now, config=config.command),
+            every=HOUSEKEEPING,
+            next_due=_NEXT_DIGEST,
         ),
         Module(
             "escalation",
@@ -470,6 +481,11 @@ def _earliest_next_at(state: EscalationState) -> sa.ScalarSelect[Any]:
     )
 
 
+# When the first window whose channel has not heard of all its incidents ends: a few rows, one
+# per stakeholder channel and window of an alert storm, and none a day later.
+_NEXT_DIGEST = sa.select(sa.func.min(AnnouncementWindow.window_end)).where(
+    AnnouncementWindow.held > AnnouncementWindow.digested
+)
 # The earliest step of either live state, each read off the end of the (state, next_at) index:
 # `min(next_at) WHERE state IN (…)` read every live escalation, at every wake-up, and an
 # ungrouped alert storm keeps thousands live.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from vigil.errors import Conflict, NotFound, ValidationFailed
 from vigil.incidents.impact import Thresholds
 from vigil.incidents.models import (
+    AnnouncementWindow,
     EventKind,
     Follower,
     Incident,
@@ -29,6 +30,7 @@ from vigil.notify import service as notify
 from vigil.notify.models import ChannelDestination
 from vigil.notify.service import LinkConfig, PageContent
 from vigil.services.models import Service
+from vigil.storage.driver import Driver, Query, Sql
 from vigil.timeline.service import record
 
 STAKEHOLDER_EVENTS = ("declared", "severity_changed", "update", "resolved")
@@ -42,6 +44,10 @@ class CommandConfig:
     war_room_template: str | None = None
     cadence_minutes: dict[str, int] = field(default_factory=lambda: {"SEV1": 30, "SEV2": 60})
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # Alert storms: each stakeholder channel hears of this many alert-opened incidents per
+    # window one by one, and of the rest in one digest when the window ends.
+    announce_burst: int = 5
+    announce_window: timedelta = timedelta(minutes=10)
 
 
 def _page(session: Session, incident: Incident, *, body: str, event: str) -> PageContent:
@@ -60,7 +66,11 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
 
 # Built once (Core, no ORM objects): these run for every alert that opens an incident.
 _RULES = StakeholderRule.__table__
-_SELECT_DECLARED_RULES = sa.select(_RULES.c.severity, _RULES.c.channel_id, _RULES.c.events)
+# On the driver: every commit of alerts that opens incidents reads them.
+_SELECT_DECLARED_RULES = Query(
+    "SELECT severity, channel_id, events FROM stakeholder_rules",
+    [_RULES.c.severity, _RULES.c.channel_id, _RULES.c.events],
+)
 _SELECT_PLANS = sa.select(ResponsePlan.__table__).where(
     ResponsePlan.__table__.c.service_id.in_(sa.bindparam("ids", expanding=True))
 )
@@ -80,10 +90,14 @@ def notify_stakeholders_of_opened(
     whatever the batch size (fewer when the caller knows the services' names). A brand-new
     incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
-    for rule in session.execute(_SELECT_DECLARED_RULES):
+    for rule in Driver(session).records(_SELECT_DECLARED_RULES):
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
     told = [row for row in incidents if row.severity in channels_by_severity]
+    if not told:
+        return
+    heard = _announce_or_hold(session, told, channels_by_severity, now=now, config=config)
+    told = [row for row in told if row.id in heard]
     if not told:
         return
     names = dict(service_names or {})
@@ -102,12 +116,160 @@ def notify_stakeholders_of_opened(
                 body=f"{row.severity} opened by an alert: {row.title}",
                 event="incident.declared",
             ),
-            sorted(channels_by_severity[row.severity]),
+            heard[row.id],
             f"inc{row.id}-declared-t{stamp}",
         )
         for row in told
     ]
     notify.plan_channel_posts_many(session, posts=posts, now=now, links=config.links)
+
+
+def announcement_window(now: datetime, length: timedelta) -> tuple[datetime, datetime]:
+    """The window of time holding `now`: windows start at whole multiples of `length` since
+    the epoch, so every process (and a restarted one) counts into the same windows."""
+    seconds = max(1, int(length.total_seconds()))
+    epoch = int(now.timestamp())
+    start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+    return start, start + timedelta(seconds=seconds)
+
+
+def announced_one_by_one(before: int, count: int, burst: int) -> int:
+    """Of `count` incidents a channel is to hear of, after `before` earlier ones in the same
+    window, how many it hears of individually; the others wait for the window's digest."""
+    return max(0, min(count, burst - before))
+
+
+# One statement per channel and commit, whatever the number of incidents: the row's lock (on
+# PostgreSQL) orders concurrent writers, and RETURNING tells each how many came before it.
+_COUNT_OPENED = Sql(
+    "INSERT INTO announcement_windows"
+    " (channel_id, window_start, window_end, opened, held, digested)"
+    " VALUES (:channel_id, :window_start, :window_end, :opened, :held, 0)"
+    " ON CONFLICT (channel_id, window_start) DO UPDATE SET"
+    " opened = announcement_windows.opened + excluded.opened,"
+    " held = CASE WHEN announcement_windows.opened + excluded.opened > :burst"
+    " THEN announcement_windows.opened + excluded.opened - :burst ELSE 0 END"
+    " RETURNING opened"
+)
+
+
+def _announce_or_hold(
+    session: Session,
+    told: Sequence[Any],
+    channels_by_severity: dict[str, set[int]],
+    *,
+    now: datetime,
+    config: CommandConfig,
+) -> dict[int, list[int]]:
+    """The channels that announce each incident now (incident id: channel ids); the others
+    count it for their window's digest (`post_announcement_digests`)."""
+    by_channel: dict[int, list[int]] = {}
+    for row in sorted(told, key=lambda row: row.id):
+        for channel_id in channels_by_severity[row.severity]:
+            by_channel.setdefault(channel_id, []).append(row.id)
+    start, end = announcement_window(now, config.announce_window)
+    burst = config.announce_burst
+    driver = Driver(session)
+    heard: dict[int, list[int]] = {}
+    for channel_id in sorted(by_channel):  # in id order: two writers never deadlock
+        ids = by_channel[channel_id]
+        ((opened,),) = driver.rows(
+            _COUNT_OPENED,
+            channel_id=channel_id,
+            window_start=start,
+            window_end=end,
+            opened=len(ids),
+            held=max(0, len(ids) - burst),
+            burst=burst,
+        )
+        for incident_id in ids[: announced_one_by_one(opened - len(ids), len(ids), burst)]:
+            heard.setdefault(incident_id, []).append(channel_id)
+    return heard
+
+
+KEEP_WINDOWS = timedelta(days=1)
+_DIGEST_LISTS = 10  # incidents a digest names; the link opens the rest
+
+
+def post_announcement_digests(session: Session, *, now: datetime, config: CommandConfig) -> int:
+    """Engine module: for each window that has ended with incidents its channel has not heard
+    of, one post saying how many and naming the latest; then forget windows a day old."""
+    windows = session.scalars(
+        sa.select(AnnouncementWindow)
+        .where(
+            AnnouncementWindow.held > AnnouncementWindow.digested,
+            AnnouncementWindow.window_end <= now,
+        )
+        .order_by(AnnouncementWindow.window_end, AnnouncementWindow.channel_id)
+    ).all()
+    for window in windows:
+        _post_digest(session, window, now=now, config=config)
+        window.digested = window.held
+    session.flush()
+    session.execute(
+        sa.delete(AnnouncementWindow).where(
+            AnnouncementWindow.window_end < now - KEEP_WINDOWS,
+            AnnouncementWindow.held <= AnnouncementWindow.digested,
+        )
+    )
+    return len(windows)
+
+
+def _post_digest(
+    session: Session, window: AnnouncementWindow, *, now: datetime, config: CommandConfig
+) -> None:
+    severities = sorted(
+        {
+            rule.severity
+            for rule in session.execute(
+                sa.select(_RULES.c.severity, _RULES.c.events).where(
+                    _RULES.c.channel_id == window.channel_id
+                )
+            )
+            if "declared" in rule.events
+        }
+    )
+    latest = session.execute(
+        sa.select(Incident.id, Incident.title, Incident.severity)
+        .where(
+            Incident.created_at >= window.window_start,
+            Incident.created_at < window.window_end,
+            Incident.severity.in_(severities),
+        )
+        .order_by(Incident.id.desc())
+        .limit(_DIGEST_LISTS)
+    ).all()
+    count = window.held - window.digested
+    one_by_one = window.opened - window.held
+    span = f"{window.window_start:%Y-%m-%d %H:%M}–{window.window_end:%H:%M} UTC"
+    noun = "incident" if count == 1 else "incidents"
+    lines = [
+        f"Alerts opened {window.opened:,} {'/'.join(severities)} incidents between {span}: "
+        f"too many to announce one by one. This channel heard of the first {one_by_one:,}; "
+        f"this digest stands for the other {count:,}.",
+        "",
+        "Latest:" if latest else "",
+        *(f"#{row.id} [{row.severity}] {row.title}" for row in latest),
+    ]
+    base = config.links.base_url.rstrip("/")
+    content = {
+        "title": f"{count:,} more {noun} opened by alerts",
+        "summary": f"{count:,} more {noun} opened by alerts between {span}",
+        "severity": severities[0] if severities else None,  # SEV1 sorts first: the worst
+        "incident_number": None,
+        "service_name": None,
+        "body": "\n".join(lines).rstrip(),
+        "links": [{"label": "Open incidents", "url": f"{base}/incidents"}],
+        "event": "incidents.digest",
+    }
+    notify.plan_channel_message(
+        session,
+        channel_id=window.channel_id,
+        key=f"digest-w{int(window.window_start.timestamp())}-n{window.held}",
+        kind="update",
+        content=content,
+        now=now,
+    )
 
 
 def notify_stakeholders(

@@ -191,6 +191,28 @@ class StakeholderRule(Base):
     created_at: Mapped[datetime]
 
 
+class AnnouncementWindow(Base):
+    """How many alert-opened incidents a stakeholder channel heard of in one window of time.
+
+    An alert storm that opens a thousand SEV1 incidents must not send a thousand emails to the
+    executives' list: each channel hears of the first few (`CommandConfig.announce_burst`)
+    individually, and of the rest (`held`) in one digest when the window ends
+    (`comms.post_announcement_digests`). `digested` is how many of the held ones a digest has
+    covered, so one that arrives after the digest went out gets a digest of its own.
+    """
+
+    __tablename__ = "announcement_windows"
+
+    channel_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("channel_destinations.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    window_end: Mapped[datetime]
+    opened: Mapped[int] = mapped_column(default=0)
+    held: Mapped[int] = mapped_column(default=0)
+    digested: Mapped[int] = mapped_column(default=0)
+
+
 class Follower(Base):
     __tablename__ = "incident_followers"
 

@@ -516,6 +516,34 @@ def plan_channel_posts_many(
     return posted
 
 
+def plan_channel_message(
+    session: Session,
+    *,
+    channel_id: int,
+    key: str,
+    kind: str,
+    content: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Queue one post to a shared channel about no single incident (a digest of many), with
+    `content` shaped as `PageContent.as_content` shapes it; False when the channel is gone."""
+    channel = session.execute(_SELECT_CHANNELS, {"ids": [channel_id]}).first()
+    if channel is None:
+        return False
+    message = _message(
+        key=f"{key}-c{channel.id}",
+        kind=kind,
+        channel_kind=CHANNEL_OF[channel.kind],
+        address=channel.address,
+        secret=channel.secret,
+        content=content,
+        now=now,
+        channel_id=channel.id,
+    )
+    _insert_messages(session, [message])
+    return True
+
+
 @dataclass
 class PlanBatch:
     """Pages and channel posts collected from many steps, written together by `write`."""
