@@ -86,16 +86,15 @@ def notify_stakeholders_of_opened(
     config: CommandConfig,
     service_names: dict[int, str] | None = None,
 ) -> None:
-    """`notify_stakeholders` for a batch of incidents alerts just opened, in three statements
-    whatever the batch size (fewer when the caller knows the services' names). A brand-new
-    incident has no followers yet, so only channels."""
+    """`notify_stakeholders` for a batch of incidents alerts just opened, in a few statements
+    whatever the batch size: the rules, one count per channel (`_announce_or_hold`: past the
+    window's burst, the rest wait for its digest), and the posts. A brand-new incident has no
+    followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
     for rule in Driver(session).records(_SELECT_DECLARED_RULES):
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
     told = [row for row in incidents if row.severity in channels_by_severity]
-    if not told:
-        return
     heard = _announce_or_hold(session, told, channels_by_severity, now=now, config=config)
     told = [row for row in told if row.id in heard]
     if not told:
@@ -179,7 +178,7 @@ def _announce_or_hold(
             window_start=start,
             window_end=end,
             opened=len(ids),
-            held=max(0, len(ids) - burst),
+            held=len(ids) - announced_one_by_one(0, len(ids), burst),  # a new window's
             burst=burst,
         )
         for incident_id in ids[: announced_one_by_one(opened - len(ids), len(ids), burst)]:

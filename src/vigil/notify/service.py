@@ -498,16 +498,13 @@ def plan_channel_posts_many(
             [{"label": "Open", "url": f"{base}/incidents/{post.page.number}"}]
         )
         messages += [
-            _message(
-                key=f"{post.key_prefix}-c{channel.id}",
+            _channel_message(
+                channel,
+                key_prefix=post.key_prefix,
                 kind=post.kind,
-                channel_kind=CHANNEL_OF[channel.kind],
-                address=channel.address,
-                secret=channel.secret,
                 content=content,
                 now=now,
                 incident_id=post.page.incident_id,
-                channel_id=channel.id,
                 level=post.level,
             )
             for channel in targets
@@ -530,18 +527,34 @@ def plan_channel_message(
     channel = session.execute(_SELECT_CHANNELS, {"ids": [channel_id]}).first()
     if channel is None:
         return False
-    message = _message(
-        key=f"{key}-c{channel.id}",
+    message = _channel_message(channel, key_prefix=key, kind=kind, content=content, now=now)
+    _insert_messages(session, [message])
+    return True
+
+
+def _channel_message(
+    channel: Any,
+    *,
+    key_prefix: str,
+    kind: str,
+    content: dict[str, Any],
+    now: datetime,
+    incident_id: int | None = None,
+    level: int | None = None,
+) -> dict[str, Any]:
+    """One outbox row posting `content` to a shared channel (a row of `_SELECT_CHANNELS`)."""
+    return _message(
+        key=f"{key_prefix}-c{channel.id}",
         kind=kind,
         channel_kind=CHANNEL_OF[channel.kind],
         address=channel.address,
         secret=channel.secret,
         content=content,
         now=now,
+        incident_id=incident_id,
         channel_id=channel.id,
+        level=level,
     )
-    _insert_messages(session, [message])
-    return True
 
 
 @dataclass

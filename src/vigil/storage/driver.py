@@ -391,7 +391,8 @@ def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
-# A commit binds `now` into several statements and rows; isoformat costs ~2 µs each time.
+# One memo for every statement's and row's moments: a commit binds `now` into several
+# statements and rows, and isoformat costs ~2 µs each time.
 _sqlite_moment = _memo(sqlite_datetime)
 
 
@@ -414,7 +415,7 @@ class Insert:
         postgres_converters: _Converters = []
         for index, column in enumerate(columns):
             if isinstance(column.type, UTCDateTime):
-                sqlite_converters.append((index, _memo(sqlite_datetime)))
+                sqlite_converters.append((index, _sqlite_moment))
             elif isinstance(column.type, sa.JSON):
                 sqlite_converters.append((index, _json_text))
                 postgres_converters.append((index, _json_text))
