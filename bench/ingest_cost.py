@@ -108,7 +108,8 @@ def setup(database_url: str | None, prefix: str) -> Setup:
     from vigil.storage.db import Database
 
     settings = get_settings()
-    db = Database.from_url(settings.resolved_database_url)
+    # Planned as `vigil serve`'s ingest writer process plans (`PG_INGEST_WRITER_PLANNING`).
+    db = Database.from_url(settings.resolved_database_url, ingest_writer=True)
     clock = SystemClock()
     config = command_config(
         settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())

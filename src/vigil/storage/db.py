@@ -30,16 +30,19 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # ingest fell to 3,000 alerts/s, until an ANALYZE that a storm does not wait for. Vigil's
 # statements are short and plan in microseconds, so each run gets a plan for its own values.
 _PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
-# The ingest writer's connections keep one plan per prepared statement instead (PostgreSQL's
-# default): planning was a third of an ingest commit's time in the server. What made generic
-# plans dangerous is taken away: with sequential scans, hash joins and merge joins disabled, a
-# table is read through an index whenever its query allows, so a plan made while the tables
-# were empty stays a lookup as they grow (foreign-key checks included). JIT is off: those
-# settings add a huge cost to any plan they cannot avoid, and JIT compiled a scan of a table of
-# three rows for 18 ms. `tests/integration/ingest/test_generic_plans.py` plans every statement
-# of the ingest commits this way on tables analyzed while empty.
+# The ingest writer's connections keep one generic plan per prepared statement instead:
+# planning was a third of an ingest commit's time in the server. Forced, because PostgreSQL's
+# own choice (`auto`) compares the generic plan's estimate with the custom plans' and kept
+# planning the key lookups at every run: a list parameter is estimated at 10 keys, the
+# commit's own list at its length. What made generic plans dangerous is taken away: with
+# sequential scans, hash joins and merge joins disabled, a table is read through an index
+# whenever its query allows, so a plan made while the tables were empty stays a lookup as they
+# grow (foreign-key checks included). JIT is off: those settings add a huge cost to any plan
+# they cannot avoid, and JIT compiled a scan of a table of three rows for 18 ms.
+# `tests/integration/ingest/test_generic_plans.py` plans every statement of the ingest commits
+# this way on tables analyzed while empty.
 PG_INGEST_WRITER_PLANNING = (
-    "-c plan_cache_mode=auto -c enable_seqscan=off -c enable_hashjoin=off"
+    "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c enable_hashjoin=off"
     " -c enable_mergejoin=off -c jit=off"
 )
 # After the write-ahead log restarts, a file that grew past this is cut back to it.

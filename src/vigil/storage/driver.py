@@ -33,6 +33,9 @@ from vigil.storage.base import UTCDateTime
 # From this many rows, PostgreSQL inserts go through COPY rather than one JSON document
 # (see `Driver.insert`).
 COPY_FROM_ROWS = 50
+# Up to this many parameter sets, PostgreSQL runs a `postgres_rows` statement's per-row text
+# once per set, pipelined (see `Driver.run_many`).
+PIPELINED_ROWS = 16
 _NAMED = re.compile(r"(?<![:\w]):(\w+)|\{(\w+)\}")
 
 
@@ -79,11 +82,15 @@ class Sql:
                 return "IN (SELECT value FROM json_each(?))"
             return "?"
 
+        tests_membership = False
+
         def postgres_placeholder(match: re.Match[str]) -> str:
+            nonlocal tests_membership
             name = match.group(1) or match.group(2)
             self.postgres_names.append(name)
             if match.group(2):
                 self.lists.add(name)
+                tests_membership = True
                 return "= ANY(%s)"
             return "CAST(%s AS JSONB)" if name in self.json else "%s"
 
@@ -92,8 +99,10 @@ class Sql:
         # Where PostgreSQL may keep one plan for all values (the ingest writer's connections),
         # a statement testing membership of a list (`= ANY`), or updating the rows of a JSON
         # document, is still planned at each run, for the values it has: kept, a plan made
-        # while the table was small reads all of it (`test_generic_plans.py`).
-        self.plan_each_run = bool(self.lists) or postgres_rows is not None
+        # while the table was small reads all of it (`test_generic_plans.py`). A PostgreSQL
+        # text that looks each key up by itself (`unnest` and a lateral subquery) leaves the
+        # planner nothing else, and is kept prepared: planning it was most of its time.
+        self.plan_each_run = tests_membership or postgres_rows is not None
 
 
 class Query:
@@ -207,10 +216,16 @@ class Driver:
 
     def run_many(self, sql: Sql, params: Sequence[dict[str, Any]]) -> None:
         """One statement for many parameter sets (psycopg pipelines them: one round trip; with
-        `postgres_rows`, one statement in all)."""
+        `postgres_rows` and more than PIPELINED_ROWS sets, one statement in all).
+
+        A few sets (a commit of single alerts updates one incident) run the per-row text,
+        prepared: a statement updating from a JSON document must be planned at each run (see
+        `Sql.plan_each_run`), and planning it cost more than running one prepared update per
+        row.
+        """
         if not params:
             return
-        if self.postgres and sql.postgres_rows is not None:
+        if self.postgres and sql.postgres_rows is not None and len(params) > PIPELINED_ROWS:
             self._run_document(sql.postgres_rows, list(params), prepare=False)
             return
         text = self._text(sql)
