@@ -39,63 +39,92 @@ _RESOLVED = AlertStatus.RESOLVED.value
 _LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR NO KEY UPDATE")
 
 
-def _each_key(columns: str, table: str, condition: str, *, order_by: str = "") -> str:
-    """PostgreSQL's text of a lookup by a list of keys: one index lookup per key.
+_RESOLVED_VALUE = IncidentStatus.RESOLVED.value
+
+
+def _each_key(tag: str, columns: str, keys: str, subquery: str) -> str:
+    """PostgreSQL's text of one part of `_SELECT_KNOWN`: `subquery` run once per key (`k.key`).
 
     With `key = ANY(:keys)` on the second column of an index, PostgreSQL may instead scan every
     row of the service in that index and filter by key, and does when its statistics predate the
     service: a new service in an alert storm read all its firing alerts at every commit, so
-    each commit cost more than the last. A lateral subquery per key (`k.key`) leaves the planner
-    only the lookup; `OFFSET 0` keeps it from flattening the subquery back into a join.
+    each commit cost more than the last. A lateral subquery per key leaves the planner only the
+    lookup, whatever statistics it has, so the ingest writer keeps one plan for all values;
+    `OFFSET 0` keeps it from flattening the subquery back into a join. The keys come as one
+    JSON array: psycopg dumps a list of strings in Python, a regular expression per string.
     """
-    names = [name.strip() for name in columns.split(",")]
-    ordering = [name.strip() for name in order_by.split(",") if name.strip()]
-    inner = names + [name for name in ordering if name not in names]
-    text = (
-        f"SELECT {', '.join('a.' + name for name in names)}"
-        " FROM unnest(CAST(:keys AS TEXT[])) AS k(key) CROSS JOIN LATERAL"
-        f" (SELECT {', '.join(inner)} FROM {table} WHERE {condition} OFFSET 0) AS a"
+    return (
+        f"SELECT '{tag}', {columns} FROM jsonb_array_elements_text(:{keys}) AS k(key)"
+        f" CROSS JOIN LATERAL ({subquery} OFFSET 0) AS a"
     )
-    if ordering:
-        text += f" ORDER BY {', '.join('a.' + name for name in ordering)}"
-    return text
 
 
+# Everything a pass needs to know before it decides, in one statement (each statement is a round
+# trip and ~150 µs of client and server time on PostgreSQL): rows tagged
+#   'f' — firing alerts of the pass's keys;
+#   'r' — resolved alerts of keys about to fire (none firing): late duplicates (their startsAt),
+#         and alerts firing again in an incident they had already been part of;
+#   'g' — open incidents of the groups of the pass's triggers, opened within the window;
+#   'i' — on PostgreSQL, ids drawn for the alerts (and, ungrouped, incidents) the pass will
+#         open, one per trigger key not firing; SQLite takes the next rowids as it inserts.
+# Columns: tag, id, key, incident_id, severity, event_count, acknowledged_at, starts_at (an
+# incident's created_at), summary, severity_set_by_user, second id.
 _FIRING_COLUMNS = (
     "id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at, summary"
 )
-_SELECT_FIRING = Sql(
-    f"SELECT {_FIRING_COLUMNS} FROM alerts"
-    " WHERE service_id = :service_id AND dedup_key {keys} AND open_marker = 1",
-    postgres=_each_key(
-        _FIRING_COLUMNS,
-        "alerts",
-        "service_id = :service_id AND dedup_key = k.key AND open_marker = 1",
-    ),
+_NOT_FIRING = (
+    "NOT EXISTS (SELECT 1 FROM alerts AS f WHERE f.service_id = :service_id"
+    " AND f.dedup_key = {key} AND f.open_marker = 1)"
 )
-# Resolved alerts of the keys about to fire: late duplicates (their startsAt) and alerts that
-# fire again in an incident they had already been part of.
-_SELECT_RESOLVED = Sql(
-    "SELECT dedup_key, starts_at, incident_id FROM alerts"
-    f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{keys}}",
-    postgres=_each_key(
-        "dedup_key, starts_at, incident_id",
-        "alerts",
-        f"service_id = :service_id AND dedup_key = k.key AND status = '{_RESOLVED}'",
-    ),
+_OPEN_GROUP = (
+    f"service_id = :service_id AND status != '{_RESOLVED_VALUE}' AND created_at >= :window_start"
 )
-_OPEN_GROUP_CONDITION = (
-    f"service_id = :service_id AND status != '{IncidentStatus.RESOLVED.value}'"
-    " AND group_key {keys} AND created_at >= :window_start"
-)
-_SELECT_OPEN_GROUPS = Sql(
-    "SELECT id, group_key, severity, severity_set_by_user FROM incidents"
-    f" WHERE {_OPEN_GROUP_CONDITION} ORDER BY created_at, id",
-    postgres=_each_key(
-        "id, group_key, severity, severity_set_by_user",
-        "incidents",
-        _OPEN_GROUP_CONDITION.replace("{keys}", "= k.key"),
-        order_by="created_at, id",
+_SELECT_KNOWN = Sql(
+    f"SELECT 'f', {_FIRING_COLUMNS}, NULL, NULL FROM alerts"
+    " WHERE service_id = :service_id AND dedup_key {keys} AND open_marker = 1"
+    " UNION ALL SELECT 'r', NULL, dedup_key, incident_id, NULL, NULL, NULL, starts_at, NULL,"
+    " NULL, NULL FROM alerts AS r"
+    f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{new_keys}}"
+    f" AND {_NOT_FIRING.format(key='r.dedup_key')}"
+    " UNION ALL SELECT 'g', id, group_key, NULL, severity, NULL, NULL, created_at, NULL,"
+    " severity_set_by_user, NULL FROM incidents"
+    f" WHERE {_OPEN_GROUP} AND group_key {{group_keys}}",
+    json=("keys", "new_keys", "group_keys", "draw_keys"),
+    postgres=" UNION ALL ".join(
+        [
+            _each_key(
+                "f",
+                "a.*, NULL::BOOLEAN, NULL::INTEGER",
+                "keys",
+                f"SELECT {_FIRING_COLUMNS} FROM alerts"
+                " WHERE service_id = :service_id AND dedup_key = k.key AND open_marker = 1",
+            ),
+            _each_key(
+                "r",
+                "NULL::INTEGER, a.dedup_key, a.incident_id, NULL, NULL, NULL, a.starts_at, NULL,"
+                " NULL, NULL",
+                "new_keys",
+                "SELECT dedup_key, starts_at, incident_id FROM alerts"
+                f" WHERE service_id = :service_id AND dedup_key = k.key AND status = '{_RESOLVED}'"
+                f" AND {_NOT_FIRING.format(key='k.key')}",
+            ),
+            _each_key(
+                "g",
+                "a.id, a.group_key, NULL, a.severity, NULL, NULL, a.created_at, NULL,"
+                " a.severity_set_by_user, NULL",
+                "group_keys",
+                "SELECT id, group_key, severity, severity_set_by_user, created_at FROM incidents"
+                f" WHERE {_OPEN_GROUP} AND group_key = k.key",
+            ),
+            "SELECT 'i', nextval(pg_get_serial_sequence('alerts', 'id'))::INTEGER, NULL, NULL,"
+            " NULL, NULL, NULL, NULL, NULL, NULL,"
+            " CASE WHEN :draw_incidents THEN"
+            " nextval(pg_get_serial_sequence('incidents', 'id'))::INTEGER END"
+            " FROM jsonb_array_elements_text(:draw_keys) AS k(key)"
+            # OFFSET 0: left a subquery, one lookup per key; as an anti-join, it read every
+            # firing alert of the service.
+            f" WHERE {_NOT_FIRING.format(key='k.key')[:-1]} OFFSET 0)",
+        ]
     ),
 )
 _SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
@@ -214,16 +243,16 @@ def ingest_requests(
     driver = Driver(session)
     if not service_locked:  # else the caller took it with the service (`service_for_key`)
         _lock_service(driver, service.id)
-    firing = _load_firing(driver, service.id, {e.dedup_key for e in all_events})
-    resolved = _load_resolved(driver, service, all_events, firing)
+    known = _load_known(driver, service, all_events, now)
+    firing = known.firing
+    resolved = known.resolved
     stale = resolved.stale
     states: list[_AlertState] = list(firing.values())
     acknowledged_incidents: set[int] = set()
     mapping = service.severity_mapping or {}
     severities: dict[str | None, str] = {}
-    group_key_of = grouper(mode=service.grouping_mode, group_by=service.group_by)
 
-    for origin, event in tagged:
+    for index, (origin, event) in enumerate(tagged):
         current = firing.get(event.dedup_key)
         if event.action is Action.TRIGGER:
             severity = severities.get(event.severity)
@@ -237,7 +266,7 @@ def ingest_requests(
                 current = _AlertState(
                     dedup_key=event.dedup_key, is_new=True, severity=severity, created_by=origin
                 )
-                current.group_key = group_key_of(event.labels, event.group_key, event.dedup_key)
+                current.group_key = known.group_keys[index]
                 current.values = {
                     "starts_at": event.starts_at or now,
                     "first_seen_at": now,
@@ -288,11 +317,11 @@ def ingest_requests(
 
     new_states = [s for s in states if s.is_new]
     summary = IngestResult(dedup_keys=[])
-    incidents = _attach_to_incidents(driver, service, new_states, now, summary)
+    incidents = _attach_to_incidents(driver, service, new_states, now, known, summary)
     for state in new_states:
         if state.acknowledged and state.incident_id is not None:
             acknowledged_incidents.add(state.incident_id)
-    _write_alerts(driver, service.id, states, now, summary)
+    _write_alerts(driver, service.id, states, now, summary, known.alert_ids)
     _record_alert_events(driver, states, incidents, resolved, now)
     raised = _raise_incident_severities(driver, service, states, incidents, now)
     acked = _acknowledge_incidents(driver, acknowledged_incidents, now)
@@ -354,9 +383,14 @@ def _page(
     paging.stop_paging(session, incident_ids=acked, now=now, resolved=False)
 
 
-def _insert_with_ids(driver: Driver, insert: Insert, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows under ids taken first (`Driver.next_ids`); returns them in the rows' order."""
-    ids = driver.next_ids(insert.table, len(rows))
+def _insert_with_ids(
+    driver: Driver, insert: Insert, rows: list[dict[str, Any]], drawn: list[int]
+) -> list[int]:
+    """Insert rows under ids taken first: those `_load_known` drew, then, when the pass opens
+    more than it foresaw, from `Driver.next_ids`; returns them in the rows' order."""
+    ids = drawn[: len(rows)]
+    if len(ids) < len(rows):
+        ids += driver.next_ids(insert.table, len(rows) - len(ids))
     for row, row_id in zip(rows, ids, strict=True):
         row["id"] = row_id
     driver.insert(insert, rows)
@@ -373,25 +407,6 @@ def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _load_firing(driver: Driver, service_id: int, keys: set[str]) -> dict[str, _AlertState]:
-    found: dict[str, _AlertState] = {}
-    for chunk in _chunks(sorted(keys)):
-        rows = driver.rows(_SELECT_FIRING, service_id=service_id, keys=chunk)
-        for alert_id, dedup_key, incident_id, severity, count, acked_at, starts_at, summary in rows:
-            state = _AlertState(
-                dedup_key=dedup_key,
-                id=alert_id,
-                incident_id=incident_id,
-                severity=severity,
-                stored_summary=summary,
-                values={"event_count": count, "starts_at": parse_sqlite_datetime(starts_at)},
-            )
-            if acked_at is not None:
-                state.values["acknowledged_at"] = parse_sqlite_datetime(acked_at)
-            found[dedup_key] = state
-    return found
-
-
 @dataclass(slots=True)
 class _Resolved:
     """What the resolved alerts of this pass's new keys say, read once at its start."""
@@ -403,38 +418,100 @@ class _Resolved:
     incidents_of: dict[str, set[int]] = field(default_factory=dict)
 
 
-def _load_resolved(
-    driver: Driver,
-    service: Service,
-    events: list[AlertEvent],
-    firing: dict[str, _AlertState],
-) -> _Resolved:
-    """One read for both uses of resolved alerts: late duplicates, and alerts firing again.
+@dataclass(slots=True)
+class _Known:
+    """What the database holds that a pass decides by (`_SELECT_KNOWN`)."""
 
-    Ungrouped services open a new incident for every new alert, so only late duplicates matter
-    there; keys firing now are neither.
+    firing: dict[str, _AlertState]
+    resolved: _Resolved
+    # Each event's group (None for acknowledgements and resolves, and when ungrouped).
+    group_keys: list[str | None]
+    # (created_at, id, group key, severity, severity set by a person), oldest first.
+    open_groups: list[tuple[Any, int, str, str, bool]] = field(default_factory=list)
+    alert_ids: list[int] = field(default_factory=list)
+    incident_ids: list[int] = field(default_factory=list)
+
+
+def _load_known(
+    driver: Driver, service: Service, events: list[AlertEvent], now: datetime
+) -> _Known:
+    """One read for everything the pass decides by: firing alerts of its keys, resolved ones of
+    the keys about to fire, open incidents of its groups, and (PostgreSQL) ids for what it opens.
+
+    Repeats of firing alerts are asked about as resolved keys and groups too, since which keys
+    are firing is only known from the answer; the statement skips keys that are firing, and the
+    groups of repeats are a handful of index lookups. Ungrouped services open a new incident for
+    every new alert, so only late duplicates matter among resolved alerts there.
     """
     grouped = service.grouping_mode != GroupingMode.NONE
+    group_key_of = grouper(mode=service.grouping_mode, group_by=service.group_by)
+    group_keys: list[str | None] = []
     explicit: set[str] = set()
-    keys: set[str] = set()
+    new_keys: set[str] = set()
+    triggered: set[str] = set()
     for e in events:
-        if e.action is not Action.TRIGGER or e.dedup_key in firing:
+        if e.action is not Action.TRIGGER:
+            group_keys.append(None)
             continue
+        group_keys.append(group_key_of(e.labels, e.group_key, e.dedup_key))
+        triggered.add(e.dedup_key)
         if e.starts_at is not None and e.integration_type in _EXPLICIT_RESOLVE_SOURCES:
             explicit.add(e.dedup_key)
-            keys.add(e.dedup_key)
+            new_keys.add(e.dedup_key)
         elif grouped:
-            keys.add(e.dedup_key)
-    resolved = _Resolved()
-    for chunk in _chunks(sorted(keys)):
-        for key, starts_at, incident_id in driver.rows(
-            _SELECT_RESOLVED, service_id=service.id, keys=chunk
-        ):
+            new_keys.add(e.dedup_key)
+    known = _Known(firing={}, resolved=_Resolved(), group_keys=group_keys)
+    rows = driver.rows(
+        _SELECT_KNOWN,
+        service_id=service.id,
+        keys=sorted({e.dedup_key for e in events}),
+        new_keys=sorted(new_keys),
+        group_keys=sorted({key for key in group_keys if key is not None}),
+        window_start=now - timedelta(seconds=service.group_window_seconds),
+        draw_keys=sorted(triggered),
+        draw_incidents=not grouped,
+    )
+    resolved = known.resolved
+    for (
+        tag,
+        row_id,
+        key,
+        incident_id,
+        severity,
+        count,
+        acked,
+        at,
+        summary,
+        by_user,
+        more,
+    ) in rows:
+        if tag == "f":
+            state = _AlertState(
+                dedup_key=key,
+                id=row_id,
+                incident_id=incident_id,
+                severity=severity,
+                stored_summary=summary,
+                values={"event_count": count, "starts_at": parse_sqlite_datetime(at)},
+            )
+            if acked is not None:
+                state.values["acknowledged_at"] = parse_sqlite_datetime(acked)
+            known.firing[key] = state
+        elif tag == "r":
             if key in explicit:
-                resolved.stale.add((key, parse_sqlite_datetime(starts_at)))
+                resolved.stale.add((key, parse_sqlite_datetime(at)))
             if incident_id is not None:
                 resolved.incidents_of.setdefault(key, set()).add(incident_id)
-    return resolved
+        elif tag == "g":
+            known.open_groups.append((at, row_id, key, severity, bool(by_user)))
+        else:
+            known.alert_ids.append(row_id)
+            if more is not None:
+                known.incident_ids.append(more)
+    known.open_groups.sort()
+    known.alert_ids.sort()
+    known.incident_ids.sort()
+    return known
 
 
 @dataclass(slots=True)
@@ -451,6 +528,7 @@ def _attach_to_incidents(
     service: Service,
     new_states: list[_AlertState],
     now: datetime,
+    known: _Known,
     result: IngestResult,
 ) -> dict[int, _IncidentState]:
     """Find or open the incident of every new alert's group; returns the incidents touched."""
@@ -458,18 +536,11 @@ def _attach_to_incidents(
         return {}
     touched: dict[int, _IncidentState] = {}
     by_group: dict[str, int] = {}
-    group_keys = sorted({s.group_key for s in new_states if s.group_key is not None})
-    if group_keys:
-        window_start = now - timedelta(seconds=service.group_window_seconds)
-        for chunk in _chunks(group_keys):
-            rows = driver.rows(
-                _SELECT_OPEN_GROUPS, service_id=service.id, keys=chunk, window_start=window_start
-            )
-            for incident_id, group_key, severity, set_by_user in rows:
-                by_group[group_key] = incident_id  # the newest open incident of a group wins
-                touched[incident_id] = _IncidentState(
-                    incident_id, severity, bool(set_by_user), new=False
-                )
+    wanted = {s.group_key for s in new_states if s.group_key is not None}
+    for _created_at, incident_id, group_key, severity, set_by_user in known.open_groups:
+        if group_key in wanted:
+            by_group[group_key] = incident_id  # the newest open incident of a group wins
+            touched[incident_id] = _IncidentState(incident_id, severity, set_by_user, new=False)
 
     # Open one incident per group (or per alert when ungrouped) that has none.
     openers: list[_AlertState] = []
@@ -511,7 +582,7 @@ def _attach_to_incidents(
             }
             for opener in openers
         ]
-        ids = _insert_with_ids(driver, _INSERT_INCIDENTS, rows)
+        ids = _insert_with_ids(driver, _INSERT_INCIDENTS, rows, known.incident_ids)
         for opener, incident_id, row in zip(openers, ids, rows, strict=True):
             opener.incident_id = incident_id
             touched[incident_id] = _IncidentState(
@@ -563,6 +634,7 @@ def _write_alerts(
     states: list[_AlertState],
     now: datetime,
     result: IngestResult,
+    drawn_ids: list[int],
 ) -> None:
     new_rows = []
     new_states = []
@@ -607,7 +679,7 @@ def _write_alerts(
     for columns, rows in updates.items():
         driver.update(_ALERTS_TABLE, columns, rows)
     if new_rows:
-        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows)
+        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows, drawn_ids)
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
         result.alerts_created += len(new_rows)

@@ -134,10 +134,25 @@ def _full_reads(
             found.append(f"Seq Scan on {table}")
         elif index and not re.search(rf"\b{leading[index]}\b", plan.get("Index Cond", "")):
             found.append(f"{node} reading all of {index}")
+        elif index and not _names_a_row(plan.get("Index Cond", "")):
+            found.append(f"{node} reading a whole service from {index}")
     for child in plan.get("Plans", []):
         # A bitmap index scan names no table: it reads for its parent's.
         found += _full_reads(child, leading, table if node == "Bitmap Heap Scan" else None)
     return found
+
+
+_COMPARISON = re.compile(r"\(?(\w+)\)?(?:::[\w ]+)? = ([^)\s]+)")
+
+
+def _names_a_row(condition: str) -> bool:
+    """Whether an index condition compares a column besides the service to a value it is given
+    (a parameter or another row's column): `service_id = $1 AND open_marker = 1` alone reads
+    every firing alert of the service (as an anti-join planned while the table was empty did)."""
+    return any(
+        column != "service_id" and not value[0].isdigit() and not value.startswith("'")
+        for column, value in _COMPARISON.findall(condition)
+    )
 
 
 def _generic_plan(cursor: psycopg.Cursor[Any], text: str, count: int) -> dict[str, Any]:
