@@ -325,6 +325,9 @@ def ingest_requests(
     _record_alert_events(driver, states, incidents, resolved, now)
     raised = _raise_incident_severities(driver, service, states, incidents, now)
     acked = _acknowledge_incidents(driver, acknowledged_incidents, now)
+    # The pass's writes, in as few statements as PostgreSQL allows (`Driver.flush`): what
+    # follows reaches the database through the session too.
+    driver.flush()
     if service.auto_resolve:
         _auto_resolve(session, states, now, summary)
     _page(session, result=summary, raised=raised, acked=acked, now=now, command=command)
@@ -393,7 +396,7 @@ def _insert_with_ids(
         ids += driver.next_ids(insert.table, len(rows) - len(ids))
     for row, row_id in zip(rows, ids, strict=True):
         row["id"] = row_id
-    driver.insert(insert, rows)
+    driver.insert(insert, rows, later=True)
     return ids
 
 
@@ -722,7 +725,7 @@ def _record_alert_events(
             gathered.setdefault((state.incident_id, EventKind.ALERT_RESOLVED), []).append(state)
     for (_incident_id, kind), alerts in gathered.items():
         rows.append(_alerts_event(alerts, kind, now))
-    driver.insert(_INSERT_EVENTS, rows)
+    driver.insert(_INSERT_EVENTS, rows, later=True)
 
 
 _GATHERED_VERB = {EventKind.ALERT_ADDED: "added", EventKind.ALERT_RESOLVED: "resolved"}
@@ -851,8 +854,9 @@ def _raise_incident_severities(
                 "now": now,
             }
         )
-    driver.run_many(_RAISE_SEVERITIES, updates)
-    driver.insert(_INSERT_EVENTS, events)
+    # Only incidents that existed before the pass: no other write of it touches them.
+    driver.run_many(_RAISE_SEVERITIES, updates, later=True)
+    driver.insert(_INSERT_EVENTS, events, later=True)
     return raised
 
 
@@ -865,7 +869,7 @@ def _acknowledge_incidents(driver: Driver, incident_ids: set[int], now: datetime
         _event(incident_id, EventKind.ACKNOWLEDGED, now, "Acknowledged by the alert's sender", {})
         for incident_id in acked
     ]
-    driver.insert(_INSERT_EVENTS, rows)
+    driver.insert(_INSERT_EVENTS, rows, later=True)
     return acked
 
 
