@@ -39,7 +39,7 @@ _RESOLVED = AlertStatus.RESOLVED.value
 _LOCK_SERVICE = Sql("SELECT id FROM services WHERE id = :service_id FOR NO KEY UPDATE")
 
 
-_RESOLVED_VALUE = IncidentStatus.RESOLVED.value
+_INCIDENT_RESOLVED = IncidentStatus.RESOLVED.value
 
 
 def _each_key(tag: str, columns: str, keys: str, subquery: str) -> str:
@@ -72,12 +72,20 @@ def _each_key(tag: str, columns: str, keys: str, subquery: str) -> str:
 _FIRING_COLUMNS = (
     "id, dedup_key, incident_id, severity, event_count, acknowledged_at, starts_at, summary"
 )
-_NOT_FIRING = (
-    "NOT EXISTS (SELECT 1 FROM alerts AS f WHERE f.service_id = :service_id"
-    " AND f.dedup_key = {key} AND f.open_marker = 1)"
-)
+
+
+def _not_firing(key: str, *, offset: str = "") -> str:
+    """The condition "`key` has no firing alert" (`offset`: PostgreSQL's `OFFSET 0`, which
+    keeps the subquery a lookup per key instead of an anti-join that reads every firing alert
+    of the service)."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM alerts AS f WHERE f.service_id = :service_id"
+        f" AND f.dedup_key = {key} AND f.open_marker = 1{offset})"
+    )
+
+
 _OPEN_GROUP = (
-    f"service_id = :service_id AND status != '{_RESOLVED_VALUE}' AND created_at >= :window_start"
+    f"service_id = :service_id AND status != '{_INCIDENT_RESOLVED}' AND created_at >= :window_start"
 )
 _SELECT_KNOWN = Sql(
     f"SELECT 'f', {_FIRING_COLUMNS}, NULL, NULL FROM alerts"
@@ -85,7 +93,7 @@ _SELECT_KNOWN = Sql(
     " UNION ALL SELECT 'r', NULL, dedup_key, incident_id, NULL, NULL, NULL, starts_at, NULL,"
     " NULL, NULL FROM alerts AS r"
     f" WHERE service_id = :service_id AND status = '{_RESOLVED}' AND dedup_key {{new_keys}}"
-    f" AND {_NOT_FIRING.format(key='r.dedup_key')}"
+    f" AND {_not_firing('r.dedup_key')}"
     " UNION ALL SELECT 'g', id, group_key, NULL, severity, NULL, NULL, created_at, NULL,"
     " severity_set_by_user, NULL FROM incidents"
     f" WHERE {_OPEN_GROUP} AND group_key {{group_keys}}",
@@ -106,7 +114,7 @@ _SELECT_KNOWN = Sql(
                 "new_keys",
                 "SELECT dedup_key, starts_at, incident_id FROM alerts"
                 f" WHERE service_id = :service_id AND dedup_key = k.key AND status = '{_RESOLVED}'"
-                f" AND {_NOT_FIRING.format(key='k.key')}",
+                f" AND {_not_firing('k.key')}",
             ),
             _each_key(
                 "g",
@@ -121,9 +129,7 @@ _SELECT_KNOWN = Sql(
             " CASE WHEN :draw_incidents THEN"
             " nextval(pg_get_serial_sequence('incidents', 'id'))::INTEGER END"
             " FROM jsonb_array_elements_text(:draw_keys) AS k(key)"
-            # OFFSET 0: left a subquery, one lookup per key; as an anti-join, it read every
-            # firing alert of the service.
-            f" WHERE {_NOT_FIRING.format(key='k.key')[:-1]} OFFSET 0)",
+            f" WHERE {_not_firing('k.key', offset=' OFFSET 0')}",
         ]
     ),
 )
