@@ -203,7 +203,10 @@ def on_opened(
         session.execute(
             _SET_WAR_ROOM, [{"_id": row.id, "url": war_rooms[row.id]} for row in opened]
         )
-    comms.apply_plans(session, incidents=opened, now=now)
+    read = comms.opened_config(
+        session, service_ids=[row.service_id for row in opened if row.service_id is not None]
+    )
+    comms.apply_plans(session, incidents=opened, now=now, plans=read.plans)
     comms.notify_stakeholders_of_opened(
         session,
         incidents=opened,
@@ -211,6 +214,7 @@ def on_opened(
         now=now,
         config=config,
         service_names={o.service_id: o.service_name for o in known or ()},
+        rules=read.rules,
     )
 
 

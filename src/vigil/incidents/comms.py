@@ -74,6 +74,52 @@ _SELECT_DECLARED_RULES = Query(
 _SELECT_PLANS = sa.select(ResponsePlan.__table__).where(
     ResponsePlan.__table__.c.service_id.in_(sa.bindparam("ids", expanding=True))
 )
+_PLANS = ResponsePlan.__table__
+# What incidents opened by alerts need, in one read (`on_opened_config`): the response plans of
+# their services (tag 'p') and every stakeholder rule (tag 'r'). The service ids come as one JSON
+# array, so PostgreSQL keeps one plan for the statement.
+_SELECT_OPENED_CONFIG = Query(
+    "SELECT 'p', id, service_id, severities, runbook_url, checklist, NULL, NULL, NULL"
+    " FROM response_plans WHERE service_id {ids}"
+    " UNION ALL SELECT 'r', NULL, NULL, NULL, NULL, NULL, severity, channel_id, events"
+    " FROM stakeholder_rules",
+    [
+        sa.Column("tag", sa.String()),
+        _PLANS.c.id,
+        _PLANS.c.service_id,
+        _PLANS.c.severities,
+        _PLANS.c.runbook_url,
+        _PLANS.c.checklist,
+        _RULES.c.severity,
+        _RULES.c.channel_id,
+        _RULES.c.events,
+    ],
+    postgres="SELECT 'p', id, service_id, severities, runbook_url, checklist, NULL, NULL, NULL"
+    " FROM response_plans WHERE service_id IN"
+    " (SELECT CAST(value AS INTEGER) FROM jsonb_array_elements_text(:ids))"
+    " UNION ALL SELECT 'r', NULL, NULL, NULL, NULL, NULL, severity, channel_id, events"
+    " FROM stakeholder_rules",
+    json=("ids",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedConfig:
+    """The response plans and stakeholder rules that incidents opened by alerts follow."""
+
+    plans: list[Any]
+    rules: list[Any]
+
+
+def opened_config(session: Session, *, service_ids: Sequence[int]) -> OpenedConfig:
+    """Both in one statement: a commit of alerts that opens incidents reads them every time."""
+    plans: list[Any] = []
+    rules: list[Any] = []
+    for row in Driver(session).records(_SELECT_OPENED_CONFIG, ids=sorted(set(service_ids))):
+        (plans if row.tag == "p" else rules).append(row)
+    return OpenedConfig(plans=plans, rules=rules)
+
+
 _INSERT_TASKS = sa.insert(Task.__table__)
 
 
@@ -85,13 +131,16 @@ def notify_stakeholders_of_opened(
     now: datetime,
     config: CommandConfig,
     service_names: dict[int, str] | None = None,
+    rules: Sequence[Any] | None = None,
 ) -> None:
     """`notify_stakeholders` for a batch of incidents alerts just opened, in a few statements
-    whatever the batch size: the rules, one count per channel (`_announce_or_hold`: past the
-    window's burst, the rest wait for its digest), and the posts. A brand-new incident has no
-    followers yet, so only channels."""
+    whatever the batch size: the rules (unless the caller read them, `opened_config`), one count
+    per channel (`_announce_or_hold`: past the window's burst, the rest wait for its digest), and
+    the posts. A brand-new incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
-    for rule in Driver(session).records(_SELECT_DECLARED_RULES):
+    if rules is None:
+        rules = Driver(session).records(_SELECT_DECLARED_RULES)
+    for rule in rules:
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)
     told = [row for row in incidents if row.severity in channels_by_severity]
@@ -525,12 +574,20 @@ def delete_plan(session: Session, *, service_id: int, plan_id: int) -> None:
     session.flush()
 
 
-def apply_plans(session: Session, *, incidents: Sequence[Any], now: datetime) -> None:
-    """Turn the matching response plans' checklists into tasks on each new incident."""
+def apply_plans(
+    session: Session,
+    *,
+    incidents: Sequence[Any],
+    now: datetime,
+    plans: Sequence[Any] | None = None,
+) -> None:
+    """Turn the matching response plans' checklists into tasks on each new incident (`plans`:
+    the plans of their services, when the caller read them with `opened_config`)."""
     service_ids = sorted({i.service_id for i in incidents if i.service_id is not None})
     if not service_ids:
         return
-    plans = session.execute(_SELECT_PLANS, {"ids": service_ids}).all()
+    if plans is None:
+        plans = session.execute(_SELECT_PLANS, {"ids": service_ids}).all()
     if not plans:
         return
     rows: list[dict[str, Any]] = []

@@ -110,9 +110,14 @@ class Query:
     tuples holding what the ORM would read (aware UTC datetimes, booleans, decoded JSON)."""
 
     def __init__(
-        self, text: str, columns: Sequence[sa.Column[Any]], *, postgres: str | None = None
+        self,
+        text: str,
+        columns: Sequence[sa.Column[Any]],
+        *,
+        postgres: str | None = None,
+        json: Iterable[str] = (),
     ) -> None:
-        self.sql = Sql(text, postgres=postgres)
+        self.sql = Sql(text, postgres=postgres, json=json)
         self.row = namedtuple("Row", [column.name for column in columns])  # type: ignore[misc]
         self.sqlite_readers: list[tuple[int, Callable[[Any], Any]]] = []
         for index, column in enumerate(columns):
