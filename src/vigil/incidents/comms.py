@@ -66,16 +66,11 @@ def _page(session: Session, incident: Incident, *, body: str, event: str) -> Pag
 
 # Built once (Core, no ORM objects): these run for every alert that opens an incident.
 _RULES = StakeholderRule.__table__
-# On the driver: every commit of alerts that opens incidents reads them.
-_SELECT_DECLARED_RULES = Query(
-    "SELECT severity, channel_id, events FROM stakeholder_rules",
-    [_RULES.c.severity, _RULES.c.channel_id, _RULES.c.events],
-)
 _SELECT_PLANS = sa.select(ResponsePlan.__table__).where(
     ResponsePlan.__table__.c.service_id.in_(sa.bindparam("ids", expanding=True))
 )
 _PLANS = ResponsePlan.__table__
-# What incidents opened by alerts need, in one read (`on_opened_config`): the response plans of
+# What incidents opened by alerts need, in one read (`opened_config`): the response plans of
 # their services (tag 'p') and every stakeholder rule (tag 'r'). The service ids come as one JSON
 # array, so PostgreSQL keeps one plan for the statement.
 _SELECT_OPENED_CONFIG = Query(
@@ -130,16 +125,14 @@ def notify_stakeholders_of_opened(
     war_rooms: dict[int, str | None],
     now: datetime,
     config: CommandConfig,
+    rules: Sequence[Any],
     service_names: dict[int, str] | None = None,
-    rules: Sequence[Any] | None = None,
 ) -> None:
-    """`notify_stakeholders` for a batch of incidents alerts just opened, in a few statements
-    whatever the batch size: the rules (unless the caller read them, `opened_config`), one count
+    """`notify_stakeholders` for a batch of incidents alerts just opened, by the stakeholder
+    `rules` (`opened_config` reads them), in a few statements whatever the batch size: one count
     per channel (`_announce_or_hold`: past the window's burst, the rest wait for its digest), and
     the posts. A brand-new incident has no followers yet, so only channels."""
     channels_by_severity: dict[str, set[int]] = {}
-    if rules is None:
-        rules = Driver(session).records(_SELECT_DECLARED_RULES)
     for rule in rules:
         if "declared" in rule.events:
             channels_by_severity.setdefault(rule.severity, set()).add(rule.channel_id)

@@ -100,8 +100,8 @@ class Sql:
         # a statement testing membership of a list (`= ANY`), or updating the rows of a JSON
         # document, is still planned at each run, for the values it has: kept, a plan made
         # while the table was small reads all of it (`test_generic_plans.py`). A PostgreSQL
-        # text that looks each key up by itself (`unnest` and a lateral subquery) leaves the
-        # planner nothing else, and is kept prepared: planning it was most of its time.
+        # text that looks each key up by itself (a lateral subquery per key) leaves the planner
+        # nothing else, and is kept prepared: planning it was most of its time.
         self.plan_each_run = tests_membership or postgres_rows is not None
 
 
