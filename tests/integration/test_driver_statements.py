@@ -86,6 +86,51 @@ def test_a_batch_reads_back_as_written_whatever_its_text(session: Session, count
         assert incident.status == "triggered"
 
 
+@pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
+@pytest.mark.parametrize("later", [False, True], ids=["now", "later"])
+def test_rows_given_as_tuples_read_back_as_written(
+    session: Session, count: int, later: bool
+) -> None:
+    """`insert_values` (the ingest writer's alerts): tuples in the `Insert`'s own column order,
+    here the table's order reversed, whatever path PostgreSQL takes for their number."""
+    order = [c.name for c in Incident.__table__.columns if c.computed is None][::-1]
+    insert = Insert(Incident.__table__, order=order)
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", count)
+    rows = []
+    for n, incident_id in enumerate(ids):
+        values = _incident_row(
+            id=incident_id,
+            title=f"tab\there #{n}",
+            description="",
+            severity_set_by_user=bool(n % 2),
+            started_at=T0 + timedelta(microseconds=n),
+            affected_service_ids=[n],
+        )
+        rows.append(
+            tuple(values.get(name, default) for name, default in insert.columns_with_defaults)
+        )
+    driver.insert_values(insert, rows, later=later)
+    driver.flush()
+    session.expire_all()
+    for n, incident_id in enumerate(ids):
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert incident.title == f"tab\there #{n}"
+        assert incident.severity_set_by_user is bool(n % 2)
+        assert incident.started_at == T0 + timedelta(microseconds=n)
+        assert incident.affected_service_ids == [n]
+        assert incident.status == "triggered"
+
+
+def test_a_column_order_must_name_every_column_once() -> None:
+    columns = [c.name for c in Incident.__table__.columns if c.computed is None]
+    with pytest.raises(ValueError, match="once each"):
+        Insert(Incident.__table__, order=columns[1:])
+    with pytest.raises(ValueError, match="once each"):
+        Insert(Incident.__table__, order=[*columns, columns[0]])
+
+
 @pytest.mark.parametrize("count", [1, 5], ids=["one", "a few"])
 def test_updated_rows_read_back_as_set_whatever_their_text(session: Session, count: int) -> None:
     driver = Driver(session)

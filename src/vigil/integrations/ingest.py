@@ -156,7 +156,31 @@ _RESOLVE_WITHOUT_FIRING = Sql(
     " AND alerts.open_marker = 1) RETURNING id"
 )
 _ALERTS_TABLE = Alert.__table__
-_INSERT_ALERTS = Insert(_ALERTS_TABLE)
+# The order of `_write_alerts`'s tuples (checked against the table when the module loads).
+_ALERT_COLUMNS = (
+    "id",
+    "service_id",
+    "incident_id",
+    "dedup_key",
+    "status",
+    "summary",
+    "severity",
+    "source",
+    "integration_type",
+    "labels",
+    "details",
+    "links",
+    "group_key",
+    "starts_at",
+    "first_seen_at",
+    "last_seen_at",
+    "expires_at",
+    "event_count",
+    "acknowledged_at",
+    "resolved_at",
+    "raw_payload",
+)
+_INSERT_ALERTS = Insert(_ALERTS_TABLE, order=_ALERT_COLUMNS)
 _INSERT_INCIDENTS = Insert(Incident.__table__)
 _INSERT_EVENTS = Insert(IncidentEvent.__table__, with_id=False)
 
@@ -397,12 +421,18 @@ def _insert_with_ids(
 ) -> list[int]:
     """Insert rows under ids taken first: those `_load_known` drew, then, when the pass opens
     more than it foresaw, from `Driver.next_ids`; returns them in the rows' order."""
-    ids = drawn[: len(rows)]
-    if len(ids) < len(rows):
-        ids += driver.next_ids(insert.table, len(rows) - len(ids))
+    ids = _ids_for(driver, insert.table, len(rows), drawn)
     for row, row_id in zip(rows, ids, strict=True):
         row["id"] = row_id
     driver.insert(insert, rows, later=True)
+    return ids
+
+
+def _ids_for(driver: Driver, table: str, count: int, drawn: list[int]) -> list[int]:
+    """Ids for `count` new rows: those `_load_known` drew first, then more from the table."""
+    ids = drawn[:count]
+    if len(ids) < count:
+        ids += driver.next_ids(table, count - len(ids))
     return ids
 
 
@@ -645,7 +675,6 @@ def _write_alerts(
     result: IngestResult,
     drawn_ids: list[int],
 ) -> None:
-    new_rows = []
     new_states = []
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for state in states:
@@ -653,31 +682,6 @@ def _write_alerts(
             result.alerts_resolved += 1
         if state.is_new:
             new_states.append(state)
-            values = state.values
-            new_rows.append(
-                {
-                    "service_id": service_id,
-                    "incident_id": state.incident_id,
-                    "dedup_key": state.dedup_key,
-                    "status": values.get("status", AlertStatus.FIRING),
-                    "summary": values["summary"],
-                    "severity": state.severity,
-                    "source": values["source"],
-                    "integration_type": values["integration_type"],
-                    "labels": values["labels"],
-                    "details": values["details"],
-                    "links": values["links"],
-                    "group_key": state.group_key,
-                    "starts_at": values["starts_at"],
-                    "first_seen_at": now,
-                    "last_seen_at": values["last_seen_at"],
-                    "expires_at": values["expires_at"],
-                    "event_count": values["event_count"],
-                    "acknowledged_at": values.get("acknowledged_at"),
-                    "resolved_at": values.get("resolved_at"),
-                    "raw_payload": values["raw_payload"],
-                }
-            )
         elif state.changed:
             result.alerts_updated += 1
             columns = tuple(name for name in _UPDATABLE if name in state.values)
@@ -687,11 +691,41 @@ def _write_alerts(
     # Updates first: an alert resolved and fired again in one pass frees its key for the new row.
     for columns, rows in updates.items():
         driver.update(_ALERTS_TABLE, columns, rows)
-    if new_rows:
-        ids = _insert_with_ids(driver, _INSERT_ALERTS, new_rows, drawn_ids)
+    if new_states:
+        ids = _ids_for(driver, _ALERTS_TABLE.name, len(new_states), drawn_ids)
+        rows = []
+        firing = AlertStatus.FIRING
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
-        result.alerts_created += len(new_rows)
+            values = state.values
+            get = values.get
+            rows.append(  # in _ALERT_COLUMNS' order
+                (
+                    alert_id,
+                    service_id,
+                    state.incident_id,
+                    state.dedup_key,
+                    get("status", firing),
+                    values["summary"],
+                    state.severity,
+                    values["source"],
+                    values["integration_type"],
+                    values["labels"],
+                    values["details"],
+                    values["links"],
+                    state.group_key,
+                    values["starts_at"],
+                    now,
+                    values["last_seen_at"],
+                    values["expires_at"],
+                    values["event_count"],
+                    get("acknowledged_at"),
+                    get("resolved_at"),
+                    values["raw_payload"],
+                )
+            )
+        driver.insert_values(_INSERT_ALERTS, rows, later=True)
+        result.alerts_created += len(rows)
 
 
 def _record_alert_events(

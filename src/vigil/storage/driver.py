@@ -310,6 +310,33 @@ class Driver:
             with self._cursor(insert.sqlite) as cursor:
                 cursor.executemany(insert.sqlite, values)
 
+    def insert_values(
+        self, insert: Insert, rows: Sequence[Sequence[Any]], *, later: bool = False
+    ) -> None:
+        """`insert` for rows given as tuples of every column in the `Insert`'s `order`.
+
+        For the ingest writer's alerts: building a dict per row and reading it back column by
+        column was a tenth of a batch's time in the writer.
+        """
+        if not rows:
+            return
+        if self.postgres:
+            if len(rows) < COPY_FROM_ROWS:
+                names = insert.columns
+                self._postgres_insert(
+                    insert, [dict(zip(names, row, strict=True)) for row in rows], later=later
+                )
+                return
+            with (
+                self._cursor(insert.postgres_copy) as cursor,
+                cursor.copy(insert.postgres_copy) as copy,
+            ):
+                for item in map(insert.postgres_values, rows):
+                    copy.write_row(item)
+            return
+        with self._cursor(insert.sqlite) as cursor:
+            cursor.executemany(insert.sqlite, map(insert.sqlite_values, rows))
+
     def _postgres_insert(
         self, insert: Insert, rows: Iterable[dict[str, Any]], *, later: bool
     ) -> None:
@@ -379,6 +406,23 @@ def _row_values(columns_with_defaults: list[tuple[str, Any]], converters: _Conve
     # Column names come from the table definitions, never from input.
     exec(f"def row_values(row):\n    return [{', '.join(values)}]\n", namespace)
     function: RowValues = namespace["row_values"]
+    return function
+
+
+def _converted_values(width: int, converters: _Converters) -> Callable[[Sequence[Any]], list[Any]]:
+    """`_row_values` for a row that is already a tuple of every column's value in order
+    (`Driver.insert_values`): only the conversions are left."""
+    by_index = dict(converters)
+    namespace: dict[str, Any] = {}
+    values = []
+    for index in range(width):
+        value = f"row[{index}]"
+        if index in by_index:
+            namespace[f"convert{index}"] = by_index[index]
+            value = f"convert{index}({value})"
+        values.append(value)
+    exec(f"def converted(row):\n    return [{', '.join(values)}]\n", namespace)
+    function: Callable[[Sequence[Any]], list[Any]] = namespace["converted"]
     return function
 
 
@@ -470,10 +514,19 @@ class Insert:
     whose ids the caller never needs.
     """
 
-    def __init__(self, table: sa.Table, *, with_id: bool = True) -> None:
+    def __init__(
+        self, table: sa.Table, *, with_id: bool = True, order: Sequence[str] | None = None
+    ) -> None:
         self.table = table.name
         # Columns the database computes (`sa.Computed`) cannot be written.
         columns = [c for c in table.columns if (with_id or c.name != "id") and c.computed is None]
+        if order is not None:
+            # `Driver.insert_values` takes rows as tuples in this order: every writable column,
+            # each once, so a column added to the table is an error here, not a shifted value.
+            by_name = {column.name: column for column in columns}
+            if sorted(order) != sorted(by_name):
+                raise ValueError(f"{table.name}: order must name {sorted(by_name)} once each")
+            columns = [by_name[name] for name in order]
         self.columns = [column.name for column in columns]
         self.columns_with_defaults = [(column.name, _default(column)) for column in columns]
         # (column index, conversion) for the columns whose values need one, per database.
@@ -489,6 +542,8 @@ class Insert:
             # (sqlite3 through the adapters `vigil.storage.db.register_sqlite_adapters` gives).
         self.sqlite_row = _row_values(self.columns_with_defaults, sqlite_converters)
         self.postgres_row = _row_values(self.columns_with_defaults, postgres_converters)
+        self.sqlite_values = _converted_values(len(columns), sqlite_converters)
+        self.postgres_values = _converted_values(len(columns), postgres_converters)
         names = ", ".join(self.columns)
         self.sqlite = (
             f"INSERT INTO {self.table} ({names}) VALUES ({', '.join('?' for _ in self.columns)})"
