@@ -22,6 +22,7 @@ from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
 from vigil.api.app import build_engine, command_config, create_app
 from vigil.cli import processes
 from vigil.cli.demo import has_data, seed
+from vigil.cli.http_protocol import CoalescingHttpToolsProtocol
 from vigil.cli.output import console, print_json, table
 from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
@@ -119,6 +120,7 @@ def serve(
                 ssl_keyfile=str(tls_key) if tls_key else None,
                 log_level=log_level,
                 access_log=False,
+                http=CoalescingHttpToolsProtocol,  # a response leaves in one write
                 # Longer than senders keep idle connections (Go's default is 90 s), so a sender
                 # never reuses a connection the server is closing at that moment (a failed POST).
                 timeout_keep_alive=KEEP_ALIVE_SECONDS,
