@@ -293,19 +293,37 @@ def ingest_requests(
             if current is None:
                 if (event.dedup_key, event.starts_at) in stale:
                     continue
-                current = _AlertState(
-                    dedup_key=event.dedup_key, is_new=True, severity=severity, created_by=origin
+                # A new alert is set up whole, in one go: most alerts of a storm are new.
+                group_key = known.group_keys[index]
+                current = firing[event.dedup_key] = _AlertState(
+                    dedup_key=event.dedup_key,
+                    is_new=True,
+                    changed=True,
+                    severity=severity,
+                    group_key=group_key,
+                    created_by=origin,
+                    touched_by={origin},
+                    values={
+                        "starts_at": event.starts_at or now,
+                        "first_seen_at": now,
+                        "group_key": group_key,
+                        "integration_type": event.integration_type,
+                        "summary": event.summary,
+                        "severity": severity,
+                        "source": event.source,
+                        "labels": event.labels,
+                        "details": event.details,
+                        "links": event.links,
+                        "last_seen_at": now,
+                        "expires_at": (
+                            event.ends_at if event.integration_type == "prometheus" else None
+                        ),
+                        "raw_payload": event.raw,
+                        "event_count": 1,
+                    },
                 )
-                current.group_key = known.group_keys[index]
-                current.values = {
-                    "starts_at": event.starts_at or now,
-                    "first_seen_at": now,
-                    "event_count": 0,
-                    "group_key": current.group_key,
-                    "integration_type": event.integration_type,
-                }
-                firing[event.dedup_key] = current
                 states.append(current)
+                continue
             current.changed = True
             current.touched_by.add(origin)
             current.severity_rose = not current.is_new and worst(current.severity, severity) != (
