@@ -327,12 +327,7 @@ class Driver:
                     insert, [dict(zip(names, row, strict=True)) for row in rows], later=later
                 )
                 return
-            with (
-                self._cursor(insert.postgres_copy) as cursor,
-                cursor.copy(insert.postgres_copy) as copy,
-            ):
-                for item in map(insert.postgres_values, rows):
-                    copy.write_row(item)
+            self._copy(insert, map(insert.postgres_values, rows))
             return
         with self._cursor(insert.sqlite) as cursor:
             cursor.executemany(insert.sqlite, map(insert.sqlite_values, rows))
@@ -351,12 +346,16 @@ class Driver:
                 return
             self._run_document(insert.postgres_from_document, complete)
             return
+        self._copy(insert, map(insert.postgres_row, rows))
+
+    def _copy(self, insert: Insert, rows: Iterable[Sequence[Any]]) -> None:
+        """COPY rows, each already in column order and converted, into the insert's table."""
         with (
             self._cursor(insert.postgres_copy) as cursor,
             cursor.copy(insert.postgres_copy) as copy,
         ):
-            for item in map(insert.postgres_row, rows):
-                copy.write_row(item)
+            for row in rows:
+                copy.write_row(row)
 
     def update(self, table: sa.Table, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
         """Set `columns` of the rows with these ids (each row: `id` and those columns).
@@ -393,37 +392,29 @@ def _row_values(columns_with_defaults: list[tuple[str, Any]], converters: _Conve
     instead of a loop over the columns and another over the converters, which for a batch of
     alerts was most of the time spent turning rows into what the driver binds.
     """
-    namespace: dict[str, Any] = {}
-    by_index = dict(converters)
-    values = []
-    for index, (name, default) in enumerate(columns_with_defaults):
-        namespace[f"default{index}"] = default
-        value = f"row.get({name!r}, default{index})"
-        if index in by_index:
-            namespace[f"convert{index}"] = by_index[index]
-            value = f"convert{index}({value})"
-        values.append(value)
+    defaults = {f"default{i}": default for i, (_, default) in enumerate(columns_with_defaults)}
     # Column names come from the table definitions, never from input.
-    exec(f"def row_values(row):\n    return [{', '.join(values)}]\n", namespace)
-    function: RowValues = namespace["row_values"]
-    return function
+    reads = [f"row.get({name!r}, default{i})" for i, (name, _) in enumerate(columns_with_defaults)]
+    return _generated(reads, converters, defaults)
 
 
 def _converted_values(width: int, converters: _Converters) -> Callable[[Sequence[Any]], list[Any]]:
     """`_row_values` for a row that is already a tuple of every column's value in order
     (`Driver.insert_values`): only the conversions are left."""
+    return _generated([f"row[{index}]" for index in range(width)], converters, {})
+
+
+def _generated(reads: list[str], converters: _Converters, namespace: dict[str, Any]) -> Any:
+    """`def row_values(row): return [each read, converted where a converter says]`."""
     by_index = dict(converters)
-    namespace: dict[str, Any] = {}
     values = []
-    for index in range(width):
-        value = f"row[{index}]"
+    for index, read in enumerate(reads):
         if index in by_index:
             namespace[f"convert{index}"] = by_index[index]
-            value = f"convert{index}({value})"
-        values.append(value)
-    exec(f"def converted(row):\n    return [{', '.join(values)}]\n", namespace)
-    function: Callable[[Sequence[Any]], list[Any]] = namespace["converted"]
-    return function
+            read = f"convert{index}({read})"
+        values.append(read)
+    exec(f"def row_values(row):\n    return [{', '.join(values)}]\n", namespace)
+    return namespace["row_values"]
 
 
 def _update_statement(table: sa.Table, columns: Sequence[str]) -> Sql:
