@@ -303,13 +303,10 @@ def ingest_requests(
                     group_key=group_key,
                     created_by=origin,
                     touched_by={origin},
-                    values={
+                    values={  # what `_write_alerts` stores beside the state's own fields
                         "starts_at": event.starts_at or now,
-                        "first_seen_at": now,
-                        "group_key": group_key,
                         "integration_type": event.integration_type,
                         "summary": event.summary,
-                        "severity": severity,
                         "source": event.source,
                         "labels": event.labels,
                         "details": event.details,

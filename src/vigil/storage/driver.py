@@ -323,9 +323,8 @@ class Driver:
         if self.postgres:
             if len(rows) < COPY_FROM_ROWS:
                 names = insert.columns
-                self._postgres_insert(
-                    insert, [dict(zip(names, row, strict=True)) for row in rows], later=later
-                )
+                complete = [dict(zip(names, row, strict=True)) for row in rows]
+                self._postgres_document(insert, complete, later=later)
                 return
             self._copy(insert, map(insert.postgres_values, rows))
             return
@@ -341,12 +340,18 @@ class Driver:
             return
         if len(rows) < COPY_FROM_ROWS:
             complete = [{name: row.get(name, default) for name, default in columns} for row in rows]
-            if later:
-                self._pending.append((insert.postgres_from_document, [_document(complete)]))
-                return
-            self._run_document(insert.postgres_from_document, complete)
+            self._postgres_document(insert, complete, later=later)
             return
         self._copy(insert, map(insert.postgres_row, rows))
+
+    def _postgres_document(
+        self, insert: Insert, complete: list[dict[str, Any]], *, later: bool
+    ) -> None:
+        """Insert rows holding every column as one JSON document, now or at `flush`."""
+        if later:
+            self._pending.append((insert.postgres_from_document, [_document(complete)]))
+            return
+        self._run_document(insert.postgres_from_document, complete)
 
     def _copy(self, insert: Insert, rows: Iterable[Sequence[Any]]) -> None:
         """COPY rows, each already in column order and converted, into the insert's table."""
