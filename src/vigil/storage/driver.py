@@ -47,6 +47,101 @@ def _json_value(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+# Where a PostgreSQL connection's `DeferredTransaction` lives (`sa.Connection.info`, which
+# stays with the driver connection).
+DEFERRED_TRANSACTION = "vigil.deferred_transaction"
+
+
+class DeferredTransaction:
+    """A PostgreSQL transaction whose statements that need no answer wait for one that does.
+
+    On loopback each round trip to PostgreSQL costs ~85 µs of waking the server and being woken,
+    more on a busy machine, and a commit of single alerts made five: psycopg's BEGIN, the
+    service and its lock, the pass's read, its writes, the COMMIT. The ingest writer's connection
+    runs in autocommit mode instead, and its transaction is this object: the BEGIN, then the
+    writes `Driver.flush` gathered, wait here and go out in one pipeline with the next
+    statement whose answer is needed, or with the COMMIT (`commit`). That commit takes three
+    round trips: BEGIN with the service's lock, the read, the writes with the COMMIT.
+
+    Every statement on the connection sends what waits first: the `Driver`'s in its own
+    pipeline, SQLAlchemy's through `send_deferred` (an engine event), so the order of
+    statements is the order they were made in, and nothing runs outside the transaction.
+    """
+
+    BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+    __slots__ = ("begun", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[str, list[Any] | None]] = [(self.BEGIN, None)]
+        self.begun = False  # the BEGIN has gone out
+
+    def defer(self, text: str, values: list[Any]) -> None:
+        self.waiting.append((text, values))
+
+    def queue_into(self, raw: Any) -> list[Any]:
+        """Send what waits into `raw`'s pipeline (the caller's); the cursors, to close after."""
+        waiting, self.waiting = self.waiting, []
+        self.begun = True
+        cursors = []
+        for text, values in waiting:
+            cursor = raw.cursor()
+            cursors.append(cursor)
+            cursor.execute(text, values)
+        return cursors
+
+    def send(self, raw: Any, *statements: str) -> None:
+        """What waits, then `statements`, in one round trip."""
+        with raw.pipeline():
+            cursors = self.queue_into(raw)
+            for text in statements:
+                cursor = raw.cursor()
+                cursors.append(cursor)
+                cursor.execute(text)
+        for cursor in cursors:
+            cursor.close()
+
+    def commit(self, raw: Any) -> None:
+        """Send what waits with the COMMIT; a transaction that ran nothing sends nothing."""
+        if self.begun or len(self.waiting) > 1:
+            self.send(raw, "COMMIT")
+        self.waiting = []
+
+
+def send_deferred(connection: sa.Connection) -> None:
+    """Before SQLAlchemy runs a statement on `connection`: what its transaction deferred."""
+    transaction = connection.info.get(DEFERRED_TRANSACTION)
+    if transaction is not None and transaction.waiting:
+        with sqlalchemy_errors(connection, "(deferred statements)"):
+            transaction.send(connection.connection.driver_connection)
+
+
+def commit_deferred(connection: sa.Connection, transaction: DeferredTransaction) -> None:
+    """`DeferredTransaction.commit`, its errors raised as SQLAlchemy's."""
+    with sqlalchemy_errors(connection, "COMMIT"):
+        transaction.commit(connection.connection.driver_connection)
+
+
+@contextmanager
+def sqlalchemy_errors(
+    connection: sa.Connection, statement: str, cursor: Any = None
+) -> Iterator[None]:
+    """Raise a driver error as SQLAlchemy would have (`OperationalError`, `IntegrityError`, …),
+    invalidating a connection that was lost so the pool never hands it out again."""
+    dialect = connection.dialect
+    error = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except error as exc:
+        raw = connection.connection.driver_connection
+        invalidated = dialect.is_disconnect(exc, raw, cursor)
+        if invalidated:
+            connection.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, error, connection_invalidated=invalidated, dialect=dialect
+        ) from exc
+
+
 class Sql:
     """One statement's text for each database, and the order its parameters bind in; `json`
     names the parameters that bind JSON documents.
@@ -143,7 +238,7 @@ class Driver:
     so the pool never hands it out again.
     """
 
-    __slots__ = ("_connection", "_pending", "_raw", "postgres")
+    __slots__ = ("_connection", "_deferred", "_pending", "_raw", "postgres")
 
     def __init__(self, session: Session) -> None:
         connection = session.connection()
@@ -152,6 +247,8 @@ class Driver:
         self._raw = connection.connection.driver_connection
         # Writes waiting for `flush` (PostgreSQL): (statement text, its values).
         self._pending: list[tuple[str, list[Any]]] = []
+        # The ingest writer's transaction, where `flush` leaves its statement (PostgreSQL).
+        self._deferred: DeferredTransaction | None = connection.info.get(DEFERRED_TRANSACTION)
 
     def flush(self) -> None:
         """Send the writes waiting since `insert(later=True)` / `run_many(later=True)`, all in
@@ -173,6 +270,9 @@ class Driver:
             parts = ", ".join(f"w{i} AS ({part})" for i, (part, _) in enumerate(pending[:-1]))
             text = f"WITH {parts} {text}"
             values = [value for _, part_values in pending for value in part_values]
+        if self._deferred is not None:  # it goes out with the next statement, or the COMMIT
+            self._deferred.defer(text, values)
+            return
         with self._cursor(text) as cursor:
             cursor.execute(text, values)
 
@@ -180,24 +280,35 @@ class Driver:
     def _cursor(self, statement: str) -> Iterator[Any]:
         if self._pending:
             self.flush()
-        dialect = self._connection.dialect
-        error = dialect.loaded_dbapi.Error
         cursor = self._raw.cursor()
         try:
-            yield cursor
-        except error as exc:
-            invalidated = dialect.is_disconnect(exc, self._raw, cursor)
-            if invalidated:
-                self._connection.invalidate(exc)
-            raise sa.exc.DBAPIError.instance(
-                statement, None, exc, error, connection_invalidated=invalidated, dialect=dialect
-            ) from exc
+            with sqlalchemy_errors(self._connection, statement, cursor):
+                yield cursor
         finally:
             with suppress(Exception):
                 cursor.close()
 
     def _text(self, sql: Sql) -> str:
         return sql.postgres if self.postgres else sql.sqlite
+
+    def _send(
+        self, cursor: Any, text: str, values: Sequence[Any], *, prepare: bool | None = None
+    ) -> None:
+        """Run one PostgreSQL statement, in one pipeline with what the transaction deferred."""
+        deferred = self._deferred
+        if deferred is None or not deferred.waiting:
+            cursor.execute(text, values, prepare=prepare)
+            return
+        with self._raw.pipeline():
+            sent = deferred.queue_into(self._raw)
+            cursor.execute(text, values, prepare=prepare)
+        for other in sent:
+            other.close()
+
+    def _send_deferred(self) -> None:
+        """What the transaction deferred, alone: before what a pipeline cannot carry (COPY)."""
+        if self._deferred is not None and self._deferred.waiting:
+            self._deferred.send(self._raw)
 
     def _params(self, sql: Sql, params: dict[str, Any]) -> list[Any]:
         values = []
@@ -219,9 +330,11 @@ class Driver:
     def _execute(self, cursor: Any, sql: Sql, params: dict[str, Any]) -> None:
         if self.postgres and sql.plan_each_run:
             # Not prepared: planned for these values, whatever the connection's plan cache does.
-            cursor.execute(sql.postgres, self._params(sql, params), prepare=False)
+            self._send(cursor, sql.postgres, self._params(sql, params), prepare=False)
+        elif self.postgres:
+            self._send(cursor, sql.postgres, self._params(sql, params))
         else:
-            cursor.execute(self._text(sql), self._params(sql, params))
+            cursor.execute(sql.sqlite, self._params(sql, params))
 
     def rows(self, sql: Sql, **params: Any) -> list[tuple[Any, ...]]:
         """Every row of a query (or of an `UPDATE … RETURNING`)."""
@@ -268,6 +381,7 @@ class Driver:
             return
         text = self._text(sql)
         with self._cursor(text) as cursor:
+            self._send_deferred()
             cursor.executemany(text, [self._params(sql, p) for p in params])
 
     def next_ids(self, table: str, count: int) -> list[int]:
@@ -281,7 +395,7 @@ class Driver:
         if self.postgres:
             text = "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)"
             with self._cursor(text) as cursor:
-                cursor.execute(text, [table, count])
+                self._send(cursor, text, [table, count])
                 return [row[0] for row in cursor.fetchall()]
         text = f"SELECT COALESCE(MAX(id), 0) FROM {table}"
         with self._cursor(text) as cursor:
@@ -355,12 +469,11 @@ class Driver:
 
     def _copy(self, insert: Insert, rows: Iterable[Sequence[Any]]) -> None:
         """COPY rows, each already in column order and converted, into the insert's table."""
-        with (
-            self._cursor(insert.postgres_copy) as cursor,
-            cursor.copy(insert.postgres_copy) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        with self._cursor(insert.postgres_copy) as cursor:
+            self._send_deferred()
+            with cursor.copy(insert.postgres_copy) as copy:
+                for row in rows:
+                    copy.write_row(row)
 
     def update(self, table: sa.Table, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
         """Set `columns` of the rows with these ids (each row: `id` and those columns).
@@ -378,7 +491,7 @@ class Driver:
         self, text: str, rows: list[dict[str, Any]], *, prepare: bool | None = None
     ) -> None:
         with self._cursor(text) as cursor:
-            cursor.execute(text, [_document(rows)], prepare=prepare)
+            self._send(cursor, text, [_document(rows)], prepare=prepare)
 
 
 def _document(rows: list[dict[str, Any]]) -> str:
