@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
+from sqlalchemy.orm import Session
 
 from vigil.alerts.events import AlertEvent
 from vigil.clock import Clock
@@ -36,6 +37,7 @@ from vigil.integrations.ingest import IngestResult, ingest_requests
 from vigil.services import service as services
 from vigil.services.models import Service
 from vigil.storage.db import Database
+from vigil.storage.driver import Driver
 
 log = logging.getLogger("vigil.ingest")
 COMMIT_SECONDS = Histogram(
@@ -51,6 +53,12 @@ COMMIT_REQUESTS = Histogram(
 
 # Bound one commit's size, so a flood still answers its first requests promptly.
 MAX_EVENTS_PER_COMMIT = 5_000
+# Services the writer remembers by integration key (PostgreSQL), before it starts over.
+_SERVICES_KEPT = 1024
+
+
+class _ServiceChanged(Exception):
+    """A remembered service was not the service as locked: its commit is undone and redone."""
 
 
 class ReplyTo(Protocol):
@@ -109,6 +117,9 @@ class IngestWriter:
         self._replies: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopReply] = (
             weakref.WeakKeyDictionary()
         )
+        # PostgreSQL: each key's service as last locked, so the next commit of that key can
+        # send its lock with the pass's first read (`_find_service`). Only this thread uses it.
+        self._services: dict[str, Any] = {}
 
     def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
         """Queue one request (from the event loop); the future resolves after its commit, or
@@ -212,6 +223,15 @@ class IngestWriter:
             self.on_paging()
 
     def _commit_together(self, batch: list[IngestJob]) -> list[IngestResult | BaseException]:
+        try:
+            return self._commit_once(batch, remembered=True)
+        except _ServiceChanged:
+            # Changed (or its key revoked) since it was remembered: nothing was committed.
+            return self._commit_once(batch, remembered=False)
+
+    def _commit_once(
+        self, batch: list[IngestJob], *, remembered: bool
+    ) -> list[IngestResult | BaseException]:
         answers: list[IngestResult | BaseException | None] = [None] * len(batch)
         by_key: dict[str, list[int]] = {}
         for index, job in enumerate(batch):
@@ -221,13 +241,18 @@ class IngestWriter:
             by_service: dict[int, tuple[Service, list[int]]] = {}
             # One key, so one service: its lookup takes its ingest lock too (a statement less).
             locked = len(by_key) == 1
+            check: tuple[str, Service, Callable[[], Any]] | None = None
             for key, indexes in by_key.items():
                 try:
-                    service = services.service_for_key(session, key=key, lock=locked)
+                    service, as_locked = self._find_service(
+                        session, key, lock=locked, remembered=remembered
+                    )
                 except NotFound as exc:
                     for index in indexes:
                         answers[index] = exc
                     continue
+                if as_locked is not None:
+                    check = (key, service, as_locked)
                 by_service.setdefault(service.id, (service, []))[1].extend(indexes)
             # Services in id order: two processes committing the same services never deadlock.
             for service_id in sorted(by_service):
@@ -243,7 +268,36 @@ class IngestWriter:
                 )
                 for index, result in zip(indexes, results, strict=True):
                     answers[index] = result
+            if check is not None:
+                key, service, as_locked = check
+                if as_locked() != service:  # read with the pass's first read, under the lock
+                    del self._services[key]
+                    raise _ServiceChanged(key)
         return [answer for answer in answers if answer is not None]
+
+    def _find_service(
+        self, session: Session, key: str, *, lock: bool, remembered: bool
+    ) -> tuple[Service, Callable[[], Any] | None]:
+        """The service of `key`, and, when it is the one remembered, the function that reads
+        it as locked, for the caller to compare once the pass has run.
+
+        On PostgreSQL the lock is a statement and a round trip of its own, and the pass's read
+        must follow it. A remembered service lets the pass decide before the lock's answer:
+        the lock goes out with the pass's first read, in one pipeline, and the service as
+        locked is compared with the one the pass used before the commit; a service changed
+        meanwhile (its grouping, its key revoked) undoes the commit, which runs again with the
+        service as it is. A commit of single alerts waits for PostgreSQL twice.
+        """
+        if lock and remembered:
+            known = self._services.get(key)
+            if known is not None:
+                return known, services.lock_service_for_key_later(session, key=key)
+        service = services.service_for_key(session, key=key, lock=lock)
+        if lock and Driver(session).defers:
+            if len(self._services) >= _SERVICES_KEPT:
+                self._services.clear()
+            self._services[key] = service
+        return service, None
 
 
 def _answer(batch: list[IngestJob]) -> None:

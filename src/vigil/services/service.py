@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -210,3 +211,11 @@ def service_for_key(session: Session, *, key: str, lock: bool = False) -> Any:
     if not found:
         raise NotFound("unknown or revoked integration key", field="key")
     return found[0]
+
+
+def lock_service_for_key_later(session: Session, *, key: str) -> Callable[[], Any | None]:
+    """`service_for_key(lock=True)` sent with the transaction's next statement where the
+    driver defers statements (`Driver.records_later`); the function returned gives the service
+    as it is once locked, or None for an unknown or revoked key."""
+    read = Driver(session).records_later(_SERVICE_FOR_KEY_LOCKED, key=key)
+    return lambda: next(iter(read()), None)

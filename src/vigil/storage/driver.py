@@ -73,21 +73,26 @@ class DeferredTransaction:
     __slots__ = ("begun", "waiting")
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[str, list[Any] | None]] = [(self.BEGIN, None)]
+        self.waiting: list[tuple[str, list[Any] | None, Later | None]] = [(self.BEGIN, None, None)]
         self.begun = False  # the BEGIN has gone out
 
-    def defer(self, text: str, values: list[Any]) -> None:
-        self.waiting.append((text, values))
+    def defer(self, text: str, values: list[Any], later: Later | None = None) -> None:
+        """Send this statement with the next; `later` keeps its cursor, for a read."""
+        self.waiting.append((text, values, later))
 
     def queue_into(self, raw: Any) -> list[Any]:
-        """Send what waits into `raw`'s pipeline (the caller's); the cursors, to close after."""
+        """Send what waits into `raw`'s pipeline (the caller's); the cursors, to close after
+        (a read's cursor goes to its `Later` instead)."""
         waiting, self.waiting = self.waiting, []
         self.begun = True
         cursors = []
-        for text, values in waiting:
+        for text, values, later in waiting:
             cursor = raw.cursor()
-            cursors.append(cursor)
             cursor.execute(text, values)
+            if later is None:
+                cursors.append(cursor)
+            else:
+                later.cursor = cursor
         return cursors
 
     def send(self, raw: Any, *statements: str) -> None:
@@ -106,6 +111,15 @@ class DeferredTransaction:
         if self.begun or len(self.waiting) > 1:
             self.send(raw, "COMMIT")
         self.waiting = []
+
+
+class Later:
+    """A read deferred with a `DeferredTransaction`: its cursor, once the read has gone out."""
+
+    __slots__ = ("cursor",)
+
+    def __init__(self) -> None:
+        self.cursor: Any = None
 
 
 def send_deferred(connection: sa.Connection) -> None:
@@ -354,6 +368,40 @@ class Driver:
                 values[index] = read(values[index])
             records.append(query.row._make(values))
         return records
+
+    @property
+    def defers(self) -> bool:
+        """Whether this is the ingest writer's PostgreSQL transaction, where `records_later`
+        saves a round trip (`DeferredTransaction`)."""
+        return self._deferred is not None
+
+    def records_later(self, query: Query, **params: Any) -> Callable[[], list[Any]]:
+        """`records`, read with the next statement where the transaction defers statements
+        (elsewhere, now); call the function returned for the rows.
+
+        For a read whose answer can wait for the next one: the ingest writer's lock on its
+        service travels with the pass's first read, and that read, made after the lock is
+        granted, sees everything committed before it.
+        """
+        if self._deferred is None:
+            records = self.records(query, **params)
+            return lambda: records
+        if self._pending:
+            self.flush()
+        sql = query.sql
+        later = Later()
+        self._deferred.defer(sql.postgres, self._params(sql, params), later)
+
+        def rows() -> list[Any]:
+            with sqlalchemy_errors(self._connection, sql.postgres, later.cursor):
+                if later.cursor is None:  # nothing was sent since: it goes now
+                    self._send_deferred()
+                try:
+                    return [query.row._make(row) for row in later.cursor.fetchall()]
+                finally:
+                    later.cursor.close()
+
+        return rows
 
     def run(self, sql: Sql, **params: Any) -> None:
         with self._cursor(self._text(sql)) as cursor:

@@ -1,11 +1,13 @@
-"""On PostgreSQL an ingest commit waits for the server three times, whatever it carries.
+"""On PostgreSQL an ingest commit waits for the server twice, and never acts on a stale service.
 
 Each wait is a round trip: on a busy two-core machine ~100 µs of waking the server and being
 woken, and the writer holds its service's lock throughout. A commit of single alerts joining
 open incidents used to wait five times (psycopg's BEGIN alone, the service and its lock, the
-read, the writes, the COMMIT); its BEGIN now travels with the service's lookup and its writes
-with the COMMIT (`vigil.storage.driver.DeferredTransaction`). The count comes from libpq's own
-trace of the messages: a round trip is a run of the client's messages answered by the server's.
+read, the writes, the COMMIT). Now its BEGIN and its service's lock travel with the pass's read,
+and its writes with the COMMIT (`vigil.storage.driver.DeferredTransaction`): the writer decides
+with the service it remembers from the last commit and compares it with the service as locked
+before committing. The count comes from libpq's own trace of the messages: a round trip is a
+run of the client's messages answered by the server's.
 """
 
 from __future__ import annotations
@@ -23,15 +25,17 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0
 from tests.payloads import prometheus_alert
+from vigil.alerts.models import Alert
 from vigil.api.app import command_config
 from vigil.clock import FakeClock
 from vigil.config import Settings
+from vigil.errors import NotFound
 from vigil.integrations.prometheus import parse_postable_alerts
 from vigil.integrations.writer import IngestJob, IngestWriter
 from vigil.notify.service import LinkConfig
 from vigil.services import service as services
 from vigil.services.models import GroupingMode, Service
-from vigil.services.schemas import ServiceCreate
+from vigil.services.schemas import ServiceCreate, ServiceUpdate
 from vigil.storage.db import Database
 
 
@@ -81,31 +85,79 @@ def _jobs(key: str, first: int, count: int, clock: FakeClock) -> list[IngestJob]
     return jobs
 
 
-def test_a_commit_of_single_alerts_waits_for_postgresql_three_times(
-    database_url: str, committed_key: str, settings: Settings, clock: FakeClock
-) -> None:
+@pytest.fixture
+def writer(database_url: str, settings: Settings, clock: FakeClock) -> Iterator[IngestWriter]:
+    """The ingest writer as its process runs it: its own database and pinned connection."""
     db = Database.from_url(database_url, ingest_writer=True)
-    connections: list[Any] = []
-    event.listen(
-        db.engine, "connect", lambda dbapi_connection, _: connections.append(dbapi_connection)
-    )
     links = LinkConfig(base_url=settings.base_url, secret="test")
-    writer = IngestWriter(db, clock, command_config(settings, links), on_paging=lambda: None)
-    try:
-        first = _jobs(committed_key, 0, 8, clock)
-        writer.commit(first)  # opens the two incidents
-        assert all(job.answer is not None and job.answer.alerts_created == 1 for job in first)
-        [pinned] = connections
+    yield IngestWriter(db, clock, command_config(settings, links), on_paging=lambda: None)
+    db.dispose()
 
-        joining = _jobs(committed_key, 8, 8, clock)
-        with tempfile.TemporaryFile() as trace:
-            pinned.pgconn.trace(trace.fileno())
-            writer.commit(joining)
-            pinned.pgconn.untrace()  # flushes the trace
-            trace.seek(0)
-            messages = trace.read().decode()
 
-        assert all(job.answer is not None and job.answer.alerts_created == 1 for job in joining)
-        assert _round_trips(messages) == 3
-    finally:
-        db.dispose()
+def _answers(writer: IngestWriter, jobs: list[IngestJob]) -> list[Any]:
+    writer.commit(jobs)
+    return [job.answer for job in jobs]
+
+
+def test_a_commit_of_single_alerts_waits_for_postgresql_twice(
+    writer: IngestWriter, committed_key: str, clock: FakeClock
+) -> None:
+    connections: list[Any] = []
+    event.listen(writer.db.engine, "connect", lambda dbapi, _record: connections.append(dbapi))
+    first = _answers(writer, _jobs(committed_key, 0, 8, clock))  # opens the two incidents
+    assert [answer.alerts_created for answer in first] == [1] * 8
+    [pinned] = connections
+
+    with tempfile.TemporaryFile() as trace:
+        pinned.pgconn.trace(trace.fileno())
+        joining = _answers(writer, _jobs(committed_key, 8, 8, clock))
+        pinned.pgconn.untrace()  # flushes the trace
+        trace.seek(0)
+        messages = trace.read().decode()
+
+    assert [answer.alerts_created for answer in joining] == [1] * 8
+    assert _round_trips(messages) == 2
+
+
+def test_a_service_changed_since_the_last_commit_is_used_as_it_is_now(
+    writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
+) -> None:
+    """The writer remembers the service grouping by alertname; ungrouped since, the next
+    commit's two alerts open an incident each, though they share an alertname."""
+    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
+    assert len(first.incidents_opened) == 1
+    with Session(engine) as other:
+        service = services.service_for_key(other, key=committed_key)
+        services.update_service(
+            other,
+            service_id=service.id,
+            data=ServiceUpdate(grouping_mode=GroupingMode.NONE),
+            now=T0,
+        )
+        other.commit()
+
+    second = _answers(writer, _jobs(committed_key, 2, 2, clock))  # Alert0 and Alert1...
+    third = _answers(writer, _jobs(committed_key, 4, 1, clock))  # ...and Alert0 again
+
+    assert [len(answer.incidents_opened) for answer in second + third] == [1, 1, 1]
+
+
+def test_a_key_revoked_since_the_last_commit_is_refused(
+    writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
+) -> None:
+    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
+    assert first.alerts_created == 1
+    with Session(engine) as other:
+        service = services.service_for_key(other, key=committed_key)
+        [key] = services.list_integration_keys(other, service_id=service.id)
+        services.revoke_integration_key(other, service_id=service.id, key_id=key.id, now=T0)
+        other.commit()
+
+    [refused] = _answers(writer, _jobs(committed_key, 1, 1, clock))
+
+    assert isinstance(refused, NotFound)
+    with Session(engine) as other:
+        stored = other.scalar(
+            sa.select(sa.func.count()).select_from(Alert).where(Alert.service_id == service.id)
+        )
+    assert stored == 1
