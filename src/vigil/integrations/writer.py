@@ -37,7 +37,6 @@ from vigil.integrations.ingest import IngestResult, ingest_requests
 from vigil.services import service as services
 from vigil.services.models import Service
 from vigil.storage.db import Database
-from vigil.storage.driver import Driver
 
 log = logging.getLogger("vigil.ingest")
 COMMIT_SECONDS = Histogram(
@@ -120,6 +119,8 @@ class IngestWriter:
         # PostgreSQL: each key's service as last locked, so the next commit of that key can
         # send its lock with the pass's first read (`_find_service`). Only this thread uses it.
         self._services: dict[str, Any] = {}
+        # SQLite's lock costs no round trip: nothing to save there.
+        self._remembers = db.engine.dialect.name == "postgresql"
 
     def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
         """Queue one request (from the event loop); the future resolves after its commit, or
@@ -293,7 +294,7 @@ class IngestWriter:
             if known is not None:
                 return known, services.lock_service_for_key_later(session, key=key)
         service = services.service_for_key(session, key=key, lock=lock)
-        if lock and Driver(session).defers:
+        if lock and self._remembers:
             if len(self._services) >= _SERVICES_KEPT:
                 self._services.clear()
             self._services[key] = service

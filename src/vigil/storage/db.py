@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vigil.storage.driver import (
     DEFERRED_TRANSACTION,
+    PINNED_CONNECTION,
     DeferredTransaction,
     commit_deferred,
     send_deferred,
@@ -414,6 +415,7 @@ class Database:
                         bind=connection,
                         expire_on_commit=False,
                         join_transaction_mode="rollback_only",
+                        info={PINNED_CONNECTION: connection},
                     )
                     try:
                         yield session

@@ -47,6 +47,9 @@ def _json_value(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+# The connection whose transaction a session joined, in `Session.info`, when the session
+# never starts one of its own (`vigil.storage.db.Database.pinned_unit_of_work`).
+PINNED_CONNECTION = "vigil.pinned_connection"
 # Where a PostgreSQL connection's `DeferredTransaction` lives (`sa.Connection.info`, which
 # stays with the driver connection).
 DEFERRED_TRANSACTION = "vigil.deferred_transaction"
@@ -255,7 +258,10 @@ class Driver:
     __slots__ = ("_connection", "_deferred", "_pending", "_raw", "postgres")
 
     def __init__(self, session: Session) -> None:
-        connection = session.connection()
+        # The ingest writer's session joins a connection's transaction and says which
+        # (`Database.pinned_unit_of_work`): asking the session for it would start the session's
+        # own transaction bookkeeping, most of a commit's overhead when the ORM is not used.
+        connection = session.info.get(PINNED_CONNECTION) or session.connection()
         self._connection = connection
         self.postgres = connection.dialect.name == "postgresql"
         self._raw = connection.connection.driver_connection
@@ -368,12 +374,6 @@ class Driver:
                 values[index] = read(values[index])
             records.append(query.row._make(values))
         return records
-
-    @property
-    def defers(self) -> bool:
-        """Whether this is the ingest writer's PostgreSQL transaction, where `records_later`
-        saves a round trip (`DeferredTransaction`)."""
-        return self._deferred is not None
 
     def records_later(self, query: Query, **params: Any) -> Callable[[], list[Any]]:
         """`records`, read with the next statement where the transaction defers statements
