@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Histogram
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vigil.alerts.events import AlertEvent
@@ -121,6 +122,7 @@ class IngestWriter:
         self._services: dict[str, Any] = {}
         # SQLite's lock costs no round trip: nothing to save there.
         self._remembers = db.engine.dialect.name == "postgresql"
+        self._remembered_key: str | None = None  # the key a commit decides by from memory
 
     def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
         """Queue one request (from the event loop); the future resolves after its commit, or
@@ -224,10 +226,19 @@ class IngestWriter:
             self.on_paging()
 
     def _commit_together(self, batch: list[IngestJob]) -> list[IngestResult | BaseException]:
+        self._remembered_key = None
         try:
             return self._commit_once(batch, remembered=True)
         except _ServiceChanged:
             # Changed (or its key revoked) since it was remembered: nothing was committed.
+            return self._commit_once(batch, remembered=False)
+        except IntegrityError:
+            # A service deleted since it was remembered fails the writes (its alerts refer to
+            # it) before the comparison: forget it and look again, to answer as for any key
+            # that is gone. Any other conflict fails again, or passes with the service as it is.
+            if self._remembered_key is None:
+                raise
+            self._services.pop(self._remembered_key, None)
             return self._commit_once(batch, remembered=False)
 
     def _commit_once(
@@ -286,12 +297,13 @@ class IngestWriter:
         must follow it. A remembered service lets the pass decide before the lock's answer:
         the lock goes out with the pass's first read, in one pipeline, and the service as
         locked is compared with the one the pass used before the commit; a service changed
-        meanwhile (its grouping, its key revoked) undoes the commit, which runs again with the
-        service as it is. A commit of single alerts waits for PostgreSQL twice.
+        meanwhile (its grouping, its key revoked, the service deleted) undoes the commit, which
+        runs again with the service as it is. A commit of single alerts waits for PostgreSQL twice.
         """
         if lock and remembered:
             known = self._services.get(key)
             if known is not None:
+                self._remembered_key = key
                 return known, services.lock_service_for_key_later(session, key=key)
         service = services.service_for_key(session, key=key, lock=lock)
         if lock and self._remembers:

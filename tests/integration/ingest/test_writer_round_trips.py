@@ -161,3 +161,18 @@ def test_a_key_revoked_since_the_last_commit_is_refused(
             sa.select(sa.func.count()).select_from(Alert).where(Alert.service_id == service.id)
         )
     assert stored == 1
+
+
+def test_a_service_deleted_since_the_last_commit_is_refused_as_unknown(
+    writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
+) -> None:
+    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
+    assert first.alerts_created == 1
+    with Session(engine) as other:
+        service = services.service_for_key(other, key=committed_key)
+        other.execute(sa.delete(Service).where(Service.id == service.id))
+        other.commit()
+
+    [refused] = _answers(writer, _jobs(committed_key, 1, 1, clock))
+
+    assert isinstance(refused, NotFound)
