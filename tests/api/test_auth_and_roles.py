@@ -265,6 +265,7 @@ def test_every_change_through_a_token_is_attributed_to_its_user(
     note = client.post(f"{base}/notes", json={"text": "rolling back"}, headers=headers)
     assert note.status_code == 201
     assert note.json()["actor_user_id"] == user.id
+    assert note.json()["actor_name"] == user.name
     severity = client.post(f"{base}/severity", json={"severity": "SEV3"}, headers=headers)
     assert severity.status_code == 200
     resolved = client.post(f"{base}/resolve", json={"note": "rolled back"}, headers=headers)
@@ -273,6 +274,8 @@ def test_every_change_through_a_token_is_attributed_to_its_user(
     timeline = detail(client, auth, number)["timeline"]
     by_kind = {event["kind"]: event for event in timeline}
     assert by_kind["created"]["actor_user_id"] is None
+    assert by_kind["created"]["actor_name"] is None
     for kind in ("acknowledged", "note", "severity_changed", "resolved"):
         assert by_kind[kind]["actor_user_id"] == user.id, kind
+        assert by_kind[kind]["actor_name"] == user.name, kind
     assert by_kind["note"]["message"] == "rolling back"

@@ -72,6 +72,11 @@ def test_quickstart_alert_becomes_an_incident_the_cli_can_ack_note_and_resolve(
     notes = [event["message"] for event in incident["timeline"] if event["kind"] == "note"]
     assert notes == ["Freed 20 GB of WAL on db-1"]
     assert [alert["status"] for alert in incident["alerts"]] == ["resolved"]
+    # Who did what, by name, in the table the quickstart shows (its first word: a narrow
+    # terminal wraps the column between words).
+    author = next(e["actor_name"] for e in incident["timeline"] if e["kind"] == "note")
+    assert author
+    assert author.split()[0] in cli("incident", "show", str(number)).stdout
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from vigil.accounts.models import User
 from vigil.alerts import service as alerts
 from vigil.api.deps import CurrentUser, Now, PathId, ReadSession, Responder, WriteSession
 from vigil.api.errors import error_responses
@@ -28,6 +29,7 @@ from vigil.incidents.schemas import (
     TaskRead,
     TimelineEventRead,
 )
+from vigil.notify import service as notify
 from vigil.services import service as services
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -36,6 +38,8 @@ Limit = Annotated[int, Query(ge=1, le=incidents.PAGE_LIMIT_MAX)]
 
 
 def _detail(session: ReadSession | WriteSession, incident: Incident) -> IncidentDetail:
+    events = incidents.timeline(session, incident_id=incident.id)
+    names = notify.names_by_id(session, User.__table__, {e.actor_user_id for e in events})
     return IncidentDetail(
         **IncidentRead.model_validate(incident).model_dump(),
         alerts=[
@@ -43,8 +47,10 @@ def _detail(session: ReadSession | WriteSession, incident: Incident) -> Incident
             for a in incidents.incident_alerts(session, incident_id=incident.id)
         ],
         timeline=[
-            TimelineEventRead.model_validate(e)
-            for e in incidents.timeline(session, incident_id=incident.id)
+            TimelineEventRead.model_validate(e).model_copy(
+                update={"actor_name": names.get(e.actor_user_id or 0)}
+            )
+            for e in events
         ],
         impact=incident.impact or {},
         roles=[
@@ -182,7 +188,7 @@ def add_note(
         now=now,
     )
     session.commit()
-    return TimelineEventRead.model_validate(event)
+    return TimelineEventRead.model_validate(event).model_copy(update={"actor_name": user.name})
 
 
 @router.get("/alerts", response_model=AlertList, responses=error_responses(401, 422))

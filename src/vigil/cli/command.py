@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from vigil.cli.client import ApiClient, CliError
-from vigil.cli.output import console, local_time, print_json, table
+from vigil.cli.output import actor, console, local_time, print_json, table
 from vigil.cli.schedules import user_id_of
 from vigil.config import get_settings
 
@@ -180,7 +180,6 @@ def timeline(number: int, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(incident["timeline"])
         return
-    names = {u["id"]: u["name"] for u in client.get("/api/v1/users")}
     table(
         f"#{number} {incident['title']} — {incident['severity']}, {incident['status']}",
         ["when", "", "what", "by", "message"],
@@ -189,7 +188,7 @@ def timeline(number: int, json_output: JsonOption = False) -> None:
                 local_time(e["at"]),
                 ("★" if e["pinned"] else "") + ("✎" if e["recorded_at"] else ""),
                 e["kind"],
-                names.get(e["actor_user_id"], "vigil"),
+                actor(e),
                 e["message"],
             )
             for e in incident["timeline"]

@@ -35,3 +35,9 @@ def local_time(value: str | datetime | None, zone: str | None = None) -> str:
     when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     local = when.astimezone(ZoneInfo(zone)) if zone else when.astimezone()
     return local.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def actor(event: dict[str, Any]) -> str:
+    """Who made a timeline entry: the person's name (from a server before names: their id),
+    or Vigil for its own."""
+    return str(event.get("actor_name") or event.get("actor_user_id") or "vigil")

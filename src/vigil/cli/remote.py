@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from vigil.cli.client import ApiClient, CliError
-from vigil.cli.output import console, local_time, print_json, table
+from vigil.cli.output import actor, console, local_time, print_json, table
 from vigil.config import get_settings
 from vigil.services.snippets import config_snippets
 
@@ -219,10 +219,7 @@ def incident_show(number: int, json_output: JsonOption = False) -> None:
     table(
         "Timeline",
         ["when", "what", "by", "message"],
-        [
-            (local_time(e["at"]), e["kind"], e["actor_user_id"] or "vigil", e["message"])
-            for e in incident["timeline"]
-        ],
+        [(local_time(e["at"]), e["kind"], actor(e), e["message"]) for e in incident["timeline"]],
     )
 
 

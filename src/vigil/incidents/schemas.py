@@ -45,6 +45,9 @@ class TimelineEventRead(Model):
     kind: str
     at: datetime
     actor_user_id: int | None
+    actor_name: str | None = Field(
+        default=None, description="The name of the person who made the entry; null for Vigil's."
+    )
     message: str
     data: dict[str, Any]
     pinned: bool = False
