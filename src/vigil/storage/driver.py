@@ -63,8 +63,9 @@ class DeferredTransaction:
     service and its lock, the pass's read, its writes, the COMMIT. The ingest writer's connection
     runs in autocommit mode instead, and its transaction is this object: the BEGIN, then the
     writes `Driver.flush` gathered, wait here and go out in one pipeline with the next
-    statement whose answer is needed, or with the COMMIT (`commit`). That commit takes three
-    round trips: BEGIN with the service's lock, the read, the writes with the COMMIT.
+    statement whose answer is needed, or with the COMMIT (`commit`). A read can wait too
+    (`Driver.records_later`): the writer's lock on its service goes with the pass's read. That
+    commit takes two round trips: the BEGIN, the lock and the read; the writes and the COMMIT.
 
     Every statement on the connection sends what waits first: the `Driver`'s in its own
     pipeline, SQLAlchemy's through `send_deferred` (an engine event), so the order of
