@@ -77,12 +77,22 @@ class DeferredTransaction:
     __slots__ = ("begun", "waiting")
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[str, list[Any] | None, Later | None]] = [(self.BEGIN, None, None)]
+        self.waiting: list[tuple[str, list[Any] | None, Later | None, bool | None]] = [
+            (self.BEGIN, None, None, None)
+        ]
         self.begun = False  # the BEGIN has gone out
 
-    def defer(self, text: str, values: list[Any], later: Later | None = None) -> None:
-        """Send this statement with the next; `later` keeps its cursor, for a read."""
-        self.waiting.append((text, values, later))
+    def defer(
+        self,
+        text: str,
+        values: list[Any],
+        later: Later | None = None,
+        *,
+        prepare: bool | None = None,
+    ) -> None:
+        """Send this statement with the next; `later` keeps its cursor, for a read; `prepare`
+        as psycopg's (False: planned for its values, `Sql.plan_each_run`)."""
+        self.waiting.append((text, values, later, prepare))
 
     def queue_into(self, raw: Any) -> list[Any]:
         """Send what waits into `raw`'s pipeline (the caller's); the cursors, to close after
@@ -90,9 +100,9 @@ class DeferredTransaction:
         waiting, self.waiting = self.waiting, []
         self.begun = True
         cursors = []
-        for text, values, later in waiting:
+        for text, values, later, prepare in waiting:
             cursor = raw.cursor()
-            cursor.execute(text, values)
+            cursor.execute(text, values, prepare=prepare)
             if later is None:
                 cursors.append(cursor)
             else:
@@ -418,12 +428,24 @@ class Driver:
         row.
 
         `later`: on PostgreSQL, a few updates wait for `flush`; only for rows no other waiting
-        write touches.
+        write touches. Without it, in the ingest writer's PostgreSQL transaction, the statements
+        still wait, as statements of their own in order (`DeferredTransaction`): a commit of
+        repeated alerts sends its alerts' updates with its COMMIT.
         """
         if not params:
             return
         if later and self.postgres and len(params) <= PIPELINED_ROWS:
             self._pending.extend((sql.postgres, self._params(sql, p)) for p in params)
+            return
+        if self._deferred is not None:
+            # The writer's transaction: statements of their own, after what is pending and in
+            # order, sent with the next statement whose answer is needed.
+            self.flush()
+            if sql.postgres_rows is not None and len(params) > PIPELINED_ROWS:
+                self._deferred.defer(sql.postgres_rows, [_document(list(params))], prepare=False)
+            else:
+                for one in params:
+                    self._deferred.defer(sql.postgres, self._params(sql, one))
             return
         if self.postgres and sql.postgres_rows is not None and len(params) > PIPELINED_ROWS:
             self._run_document(sql.postgres_rows, list(params), prepare=False)

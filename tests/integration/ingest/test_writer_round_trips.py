@@ -119,6 +119,26 @@ def test_a_commit_of_single_alerts_waits_for_postgresql_twice(
     assert _round_trips(messages) == 2
 
 
+def test_a_commit_of_repeated_alerts_waits_for_postgresql_twice(
+    writer: IngestWriter, committed_key: str, clock: FakeClock
+) -> None:
+    """Repeats update their alerts: those updates wait for the COMMIT too."""
+    connections: list[Any] = []
+    event.listen(writer.db.engine, "connect", lambda dbapi, _record: connections.append(dbapi))
+    _answers(writer, _jobs(committed_key, 0, 8, clock))
+    [pinned] = connections
+
+    with tempfile.TemporaryFile() as trace:
+        pinned.pgconn.trace(trace.fileno())
+        repeated = _answers(writer, _jobs(committed_key, 0, 8, clock))
+        pinned.pgconn.untrace()
+        trace.seek(0)
+        messages = trace.read().decode()
+
+    assert [(answer.alerts_created, answer.alerts_updated) for answer in repeated] == [(0, 1)] * 8
+    assert _round_trips(messages) == 2
+
+
 def test_a_service_changed_since_the_last_commit_is_used_as_it_is_now(
     writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
 ) -> None:
