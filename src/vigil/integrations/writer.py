@@ -60,6 +60,10 @@ _SERVICES_KEPT = 1024
 class _ServiceChanged(Exception):
     """A remembered service was not the service as locked: its commit is undone and redone."""
 
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
 
 class ReplyTo(Protocol):
     """Where answers go: called once per commit, from the writer thread, with the jobs of that
@@ -122,7 +126,6 @@ class IngestWriter:
         self._services: dict[str, Any] = {}
         # SQLite's lock costs no round trip: nothing to save there.
         self._remembers = db.engine.dialect.name == "postgresql"
-        self._remembered_key: str | None = None  # the key a commit decides by from memory
 
     def submit(self, key: str, events: list[AlertEvent]) -> asyncio.Future[IngestResult]:
         """Queue one request (from the event loop); the future resolves after its commit, or
@@ -226,19 +229,12 @@ class IngestWriter:
             self.on_paging()
 
     def _commit_together(self, batch: list[IngestJob]) -> list[IngestResult | BaseException]:
-        self._remembered_key = None
         try:
             return self._commit_once(batch, remembered=True)
-        except _ServiceChanged:
-            # Changed (or its key revoked) since it was remembered: nothing was committed.
-            return self._commit_once(batch, remembered=False)
-        except IntegrityError:
-            # A service deleted since it was remembered fails the writes (its alerts refer to
-            # it) before the comparison: forget it and look again, to answer as for any key
-            # that is gone. Any other conflict fails again, or passes with the service as it is.
-            if self._remembered_key is None:
-                raise
-            self._services.pop(self._remembered_key, None)
+        except _ServiceChanged as changed:
+            # Changed, its key revoked or the service deleted since it was remembered: nothing
+            # was committed; forget it and look it up again.
+            self._services.pop(changed.key, None)
             return self._commit_once(batch, remembered=False)
 
     def _commit_once(
@@ -248,43 +244,49 @@ class IngestWriter:
         by_key: dict[str, list[int]] = {}
         for index, job in enumerate(batch):
             by_key.setdefault(job.key, []).append(index)
-        with self.db.pinned_unit_of_work() as session:
-            now = self.clock.now()
-            by_service: dict[int, tuple[Service, list[int]]] = {}
-            # One key, so one service: its lookup takes its ingest lock too (a statement less).
-            locked = len(by_key) == 1
-            check: tuple[str, Service, Callable[[], Any]] | None = None
-            for key, indexes in by_key.items():
-                try:
-                    service, as_locked = self._find_service(
-                        session, key, lock=locked, remembered=remembered
+        check: tuple[str, Service, Callable[[], Any]] | None = None
+        try:
+            with self.db.pinned_unit_of_work() as session:
+                now = self.clock.now()
+                by_service: dict[int, tuple[Service, list[int]]] = {}
+                # One key, so one service: its lookup takes its ingest lock too (a statement less).
+                locked = len(by_key) == 1
+                for key, indexes in by_key.items():
+                    try:
+                        service, as_locked = self._find_service(
+                            session, key, lock=locked, remembered=remembered
+                        )
+                    except NotFound as exc:
+                        for index in indexes:
+                            answers[index] = exc
+                        continue
+                    if as_locked is not None:
+                        check = (key, service, as_locked)
+                    by_service.setdefault(service.id, (service, []))[1].extend(indexes)
+                # Services in id order: two processes committing the same services never deadlock.
+                for service_id in sorted(by_service):
+                    service, indexes = by_service[service_id]
+                    indexes.sort()
+                    results = ingest_requests(
+                        session,
+                        service=service,
+                        requests=[batch[i].events for i in indexes],
+                        now=now,
+                        command=self.command,
+                        service_locked=locked,
                     )
-                except NotFound as exc:
-                    for index in indexes:
-                        answers[index] = exc
-                    continue
-                if as_locked is not None:
-                    check = (key, service, as_locked)
-                by_service.setdefault(service.id, (service, []))[1].extend(indexes)
-            # Services in id order: two processes committing the same services never deadlock.
-            for service_id in sorted(by_service):
-                service, indexes = by_service[service_id]
-                indexes.sort()
-                results = ingest_requests(
-                    session,
-                    service=service,
-                    requests=[batch[i].events for i in indexes],
-                    now=now,
-                    command=self.command,
-                    service_locked=locked,
-                )
-                for index, result in zip(indexes, results, strict=True):
-                    answers[index] = result
-            if check is not None:
-                key, service, as_locked = check
-                if as_locked() != service:  # read with the pass's first read, under the lock
-                    del self._services[key]
-                    raise _ServiceChanged(key)
+                    for index, result in zip(indexes, results, strict=True):
+                        answers[index] = result
+                if check is not None:
+                    key, service, as_locked = check
+                    if as_locked() != service:  # read with the pass's first read, under the lock
+                        raise _ServiceChanged(key)
+        except IntegrityError as exc:
+            # A service deleted since it was remembered fails the writes (its alerts refer to
+            # it) before the comparison can.
+            if check is None:
+                raise
+            raise _ServiceChanged(check[0]) from exc
         return [answer for answer in answers if answer is not None]
 
     def _find_service(

@@ -326,11 +326,7 @@ class Database:
         self._writer_engine = engine.execution_options(**{SQLITE_IMMEDIATE: True})
         self._write = sessionmaker(self._writer_engine, expire_on_commit=False)
         # PostgreSQL: autocommit at the driver, each transaction a `DeferredTransaction`.
-        self._pinned_engine = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self._autocommit is not None
-            else self._writer_engine
-        )
+        self._pinned_engine = self._autocommit or self._writer_engine
 
     @classmethod
     def from_url(

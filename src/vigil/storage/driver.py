@@ -94,36 +94,30 @@ class DeferredTransaction:
         as psycopg's (False: planned for its values, `Sql.plan_each_run`)."""
         self.waiting.append((text, values, later, prepare))
 
-    def queue_into(self, raw: Any) -> list[Any]:
-        """Send what waits into `raw`'s pipeline (the caller's); the cursors, to close after
-        (a read's cursor goes to its `Later` instead)."""
+    def send(self, raw: Any, then: Callable[[], object] | None = None) -> None:
+        """What waits, then `then` (the caller's statement, on its own cursor), in one round
+        trip; a read's cursor goes to its `Later`, the others are closed."""
         waiting, self.waiting = self.waiting, []
         self.begun = True
-        cursors = []
-        for text, values, later, prepare in waiting:
-            cursor = raw.cursor()
-            cursor.execute(text, values, prepare=prepare)
-            if later is None:
-                cursors.append(cursor)
-            else:
-                later.cursor = cursor
-        return cursors
-
-    def send(self, raw: Any, *statements: str) -> None:
-        """What waits, then `statements`, in one round trip."""
+        done = []
         with raw.pipeline():
-            cursors = self.queue_into(raw)
-            for text in statements:
+            for text, values, later, prepare in waiting:
                 cursor = raw.cursor()
-                cursors.append(cursor)
-                cursor.execute(text)
-        for cursor in cursors:
+                cursor.execute(text, values, prepare=prepare)
+                if later is None:
+                    done.append(cursor)
+                else:
+                    later.cursor = cursor
+            if then is not None:
+                then()
+        for cursor in done:
             cursor.close()
 
     def commit(self, raw: Any) -> None:
         """Send what waits with the COMMIT; a transaction that ran nothing sends nothing."""
         if self.begun or len(self.waiting) > 1:
-            self.send(raw, "COMMIT")
+            self.defer("COMMIT", [])
+            self.send(raw)
         self.waiting = []
 
 
@@ -329,12 +323,8 @@ class Driver:
         deferred = self._deferred
         if deferred is None or not deferred.waiting:
             cursor.execute(text, values, prepare=prepare)
-            return
-        with self._raw.pipeline():
-            sent = deferred.queue_into(self._raw)
-            cursor.execute(text, values, prepare=prepare)
-        for other in sent:
-            other.close()
+        else:
+            deferred.send(self._raw, lambda: cursor.execute(text, values, prepare=prepare))
 
     def _send_deferred(self) -> None:
         """What the transaction deferred, alone: before what a pipeline cannot carry (COPY)."""

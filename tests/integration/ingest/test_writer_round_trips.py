@@ -99,23 +99,36 @@ def _answers(writer: IngestWriter, jobs: list[IngestJob]) -> list[Any]:
     return [job.answer for job in jobs]
 
 
+def _traced(writer: IngestWriter, first: list[IngestJob], then: list[IngestJob]) -> str:
+    """Commit `first`, then `then` with libpq tracing the writer's connection: the trace."""
+    connections: list[Any] = []
+    event.listen(writer.db.engine, "connect", lambda dbapi, _record: connections.append(dbapi))
+    writer.commit(first)
+    [pinned] = connections
+    with tempfile.TemporaryFile() as trace:
+        pinned.pgconn.trace(trace.fileno())
+        writer.commit(then)
+        pinned.pgconn.untrace()  # flushes the trace
+        trace.seek(0)
+        return trace.read().decode()
+
+
+def _remember(writer: IngestWriter, key: str, clock: FakeClock) -> None:
+    """A first commit of one alert (Alert0), after which the writer remembers the service."""
+    [first] = _answers(writer, _jobs(key, 0, 1, clock))
+    assert first.alerts_created == len(first.incidents_opened) == 1
+
+
 def test_a_commit_of_single_alerts_waits_for_postgresql_twice(
     writer: IngestWriter, committed_key: str, clock: FakeClock
 ) -> None:
-    connections: list[Any] = []
-    event.listen(writer.db.engine, "connect", lambda dbapi, _record: connections.append(dbapi))
-    first = _answers(writer, _jobs(committed_key, 0, 8, clock))  # opens the two incidents
-    assert [answer.alerts_created for answer in first] == [1] * 8
-    [pinned] = connections
+    first = _jobs(committed_key, 0, 8, clock)  # opens the two incidents
+    joining = _jobs(committed_key, 8, 8, clock)
 
-    with tempfile.TemporaryFile() as trace:
-        pinned.pgconn.trace(trace.fileno())
-        joining = _answers(writer, _jobs(committed_key, 8, 8, clock))
-        pinned.pgconn.untrace()  # flushes the trace
-        trace.seek(0)
-        messages = trace.read().decode()
+    messages = _traced(writer, first, joining)
 
-    assert [answer.alerts_created for answer in joining] == [1] * 8
+    assert [job.answer.alerts_created for job in first] == [1] * 8
+    assert [job.answer.alerts_created for job in joining] == [1] * 8
     assert _round_trips(messages) == 2
 
 
@@ -123,19 +136,12 @@ def test_a_commit_of_repeated_alerts_waits_for_postgresql_twice(
     writer: IngestWriter, committed_key: str, clock: FakeClock
 ) -> None:
     """Repeats update their alerts: those updates wait for the COMMIT too."""
-    connections: list[Any] = []
-    event.listen(writer.db.engine, "connect", lambda dbapi, _record: connections.append(dbapi))
-    _answers(writer, _jobs(committed_key, 0, 8, clock))
-    [pinned] = connections
+    repeated = _jobs(committed_key, 0, 8, clock)
 
-    with tempfile.TemporaryFile() as trace:
-        pinned.pgconn.trace(trace.fileno())
-        repeated = _answers(writer, _jobs(committed_key, 0, 8, clock))
-        pinned.pgconn.untrace()
-        trace.seek(0)
-        messages = trace.read().decode()
+    messages = _traced(writer, _jobs(committed_key, 0, 8, clock), repeated)
 
-    assert [(answer.alerts_created, answer.alerts_updated) for answer in repeated] == [(0, 1)] * 8
+    answers = [job.answer for job in repeated]
+    assert [(a.alerts_created, a.alerts_updated) for a in answers] == [(0, 1)] * 8
     assert _round_trips(messages) == 2
 
 
@@ -144,8 +150,7 @@ def test_a_service_changed_since_the_last_commit_is_used_as_it_is_now(
 ) -> None:
     """The writer remembers the service grouping by alertname; ungrouped since, the next
     commit's two alerts open an incident each, though they share an alertname."""
-    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
-    assert len(first.incidents_opened) == 1
+    _remember(writer, committed_key, clock)
     with Session(engine) as other:
         service = services.service_for_key(other, key=committed_key)
         services.update_service(
@@ -165,8 +170,7 @@ def test_a_service_changed_since_the_last_commit_is_used_as_it_is_now(
 def test_a_key_revoked_since_the_last_commit_is_refused(
     writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
 ) -> None:
-    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
-    assert first.alerts_created == 1
+    _remember(writer, committed_key, clock)
     with Session(engine) as other:
         service = services.service_for_key(other, key=committed_key)
         [key] = services.list_integration_keys(other, service_id=service.id)
@@ -186,8 +190,7 @@ def test_a_key_revoked_since_the_last_commit_is_refused(
 def test_a_service_deleted_since_the_last_commit_is_refused_as_unknown(
     writer: IngestWriter, committed_key: str, engine: sa.Engine, clock: FakeClock
 ) -> None:
-    [first] = _answers(writer, _jobs(committed_key, 0, 1, clock))
-    assert first.alerts_created == 1
+    _remember(writer, committed_key, clock)
     with Session(engine) as other:
         service = services.service_for_key(other, key=committed_key)
         other.execute(sa.delete(Service).where(Service.id == service.id))
