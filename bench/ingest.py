@@ -20,7 +20,12 @@ full run and 48,599 in the next on the same machine, so a ratio near 1.0 is a co
 fresh databases, so each Vigil figure has an Alertmanager figure from minutes before it; the
 report prints every round's ratios and judges the targets on each scenario's median round.
 
-    .venv/bin/python bench/ingest.py --database both          # the full run (about 7 minutes)
+Each saturated scenario runs with 16, 64 and 256 open connections (`--concurrency`), each time
+on fresh alerts, and its rate is the best of the three: the server's saturated rate. With 16
+connections alone, Vigil on PostgreSQL waited on its commits with the machine half idle, and
+Alertmanager did not use both cores either; the report prints the rate at each number.
+
+    .venv/bin/python bench/ingest.py --database both          # the full run (about 20 minutes)
     .venv/bin/python bench/ingest.py --database both --rounds 3   # medians of three rounds
     .venv/bin/python bench/ingest.py --quick --database both  # smoke run, under a minute
 """
@@ -298,6 +303,10 @@ class Result:
     # on average, and how long each took. Small commits are what a single alert costs most in.
     requests_per_commit: float | None = None
     commit_ms: float | None = None
+    connections: int = 0  # wrk's open connections for this figure
+    # A saturated scenario's rate at each number of connections tried (the figure is the best).
+    rate_by_connections: dict[int, float] = field(default_factory=dict)
+    all_requests: int = 0  # 2xx requests over every number of connections tried
     first_error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -662,7 +671,7 @@ class Options:
     databases: list[str]
     scenarios: list[Scenario]
     duration: float
-    concurrency: int
+    concurrency: tuple[int, ...]  # each number of open connections a scenario is run with
     threads: int
     alertmanager: bool
     pg_admin_url: str
@@ -694,12 +703,74 @@ def measure(
     options: Options,
     workdir: Path,
     rate: float | None = None,
+    connections: int | None = None,
     renew: Callable[[], Template] | None = None,
 ) -> Result:
-    """One scenario: `options.windows` back-to-back runs of `options.duration` seconds, each on
-    fresh alerts (`renew` gives a template with a new nonce), reported as one result."""
+    """One scenario's rate: its saturated rate, the best of runs with each of
+    `options.concurrency` open connections (fresh alerts each), or, paced at `rate`, one run
+    with `connections`.
+
+    A closed loop of a few connections measures latency as much as capacity: each connection
+    waits for its answer before it sends again, so a server that answers after a durable commit
+    (Vigil, more so on PostgreSQL) sits partly idle at 16 connections, and Alertmanager, which
+    answers before its deferred work, did not use both cores either. Each server is judged on
+    the most it accepted, and the report shows the rate at every number of connections.
+    """
     if scenario.repeat:
         prime(base_url, template, 100 if scenario.fmt != "pagerduty" else 1)
+    if rate is not None:
+        levels = [connections or options.concurrency[0]]
+    else:
+        levels = list(options.concurrency)
+    runs = []
+    for level in levels:
+        if runs and renew is not None and not scenario.repeat:
+            template = renew()
+        runs.append(
+            measure_at(
+                target=target,
+                base_url=base_url,
+                pid=pid,
+                scenario=scenario,
+                template=template,
+                options=options,
+                workdir=workdir,
+                connections=level,
+                rate=rate,
+                renew=renew,
+            )
+        )
+    best = max(runs, key=lambda r: r.alerts_per_s)
+    best.rate_by_connections = {r.connections: r.alerts_per_s for r in runs}
+    best.all_requests = sum(r.requests for r in runs)
+    peaks = [r.peak_rss_mb for r in runs if r.peak_rss_mb]
+    best.peak_rss_mb = max(peaks) if peaks else None
+    if len(runs) > 1:
+        tried = " · ".join(f"{c}: {v:,.0f}" for c, v in best.rate_by_connections.items())
+        print(
+            f"  saturated: {best.alerts_per_s:,.0f} alerts/s with {best.connections} "
+            f"connections ({tried})",
+            flush=True,
+        )
+    return best
+
+
+def measure_at(
+    *,
+    target: str,
+    base_url: str,
+    pid: int | None,
+    scenario: Scenario,
+    template: Template,
+    options: Options,
+    workdir: Path,
+    connections: int,
+    rate: float | None = None,
+    renew: Callable[[], Template] | None = None,
+) -> Result:
+    """One scenario with `connections` open: `options.windows` back-to-back runs of
+    `options.duration` seconds, each on fresh alerts (`renew` gives a template with a new
+    nonce), reported as one result."""
     load = load_average()
     commits_before = commit_figures(base_url) if target.startswith("vigil") else None
     tree = process_tree(pid) if pid else []
@@ -714,7 +785,7 @@ def measure(
                 template=template,
                 scenario=scenario,
                 duration=options.duration,
-                concurrency=options.concurrency,
+                concurrency=connections,
                 threads=options.threads,
                 workdir=workdir,
                 rate=rate,
@@ -727,6 +798,7 @@ def measure(
                     flush=True,
                 )
     result = combine(parts, samples)
+    result.connections = connections
     alerts = result.requests * scenario.batch
     if alerts:
         used = {p: cpu_seconds(p) - cpu_before[p] for p in tree}
@@ -873,12 +945,13 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
                 template=vigil_template(warm, keys, uuid.uuid4().hex[:8]),
                 scenario=warm,
                 duration=options.warmup,
-                concurrency=options.concurrency,
+                concurrency=options.concurrency[0],
                 threads=options.threads,
                 workdir=workdir,
             )
         for scenario in options.scenarios:
             rate = None
+            connections = None
             if scenario.paced_from:
                 base = next(
                     (
@@ -892,6 +965,7 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
                     print(f"  skip {scenario.name}: run {scenario.paced_from} too", flush=True)
                     continue
                 rate = base.requests_per_s / 2
+                connections = base.connections
             service_id, keys = server.create_service(
                 f"bench-{scenario.name}", grouped=scenario.grouped
             )
@@ -908,6 +982,7 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
                 options=options,
                 workdir=workdir,
                 rate=rate,
+                connections=connections,
                 renew=renew,
             )
             if server.proc is not None and server.proc.poll() is not None:
@@ -920,9 +995,9 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
                 continue
             primed = REPEAT_KEYS if scenario.repeat else 0
             result.applied_alerts = server.applied_events(service_id) - primed
-            if result.applied_alerts < result.requests * scenario.batch:
+            if result.applied_alerts < result.all_requests * scenario.batch:
                 result.notes.append(
-                    f"LOST: {result.requests * scenario.batch} alerts got a 2xx, "
+                    f"LOST: {result.all_requests * scenario.batch} alerts got a 2xx, "
                     f"{result.applied_alerts} are in the database"
                 )
             results.append(result)
@@ -944,7 +1019,7 @@ def run_vigil(options: Options, workdir: Path, server: Vigil) -> list[Result]:
 
 HEADER = (
     f"{'target':<17} {'scenario':<23} {'alerts/s':>9} {'req/s':>8} {'p50 ms':>7} "
-    f"{'p99 ms':>7} {'fail':>5} {'RSS MB':>7} {'CPU us/alert':>12} {'load':>5}"
+    f"{'p99 ms':>7} {'fail':>5} {'RSS MB':>7} {'CPU us/alert':>12} {'load':>5} {'conns':>5}"
 )
 
 
@@ -954,7 +1029,8 @@ def format_row(r: Result) -> str:
     load = f"{r.load_before:.1f}" if r.load_before is not None else "-"
     line = (
         f"{r.target:<17} {r.scenario:<23} {r.alerts_per_s:>9.0f} {r.requests_per_s:>8.0f} "
-        f"{r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {r.failed:>5} {rss:>7} {cpu:>12} {load:>5}"
+        f"{r.p50_ms:>7.1f} {r.p99_ms:>7.1f} {r.failed:>5} {rss:>7} {cpu:>12} {load:>5} "
+        f"{r.connections:>5}"
     )
     if r.offered_rps:
         line += f"  (offered {r.offered_rps:.0f} req/s)"
@@ -1116,11 +1192,33 @@ def paced_after_twins(scenarios: list[Scenario]) -> list[Scenario]:
     return ordered + [p for p in paced if p not in ordered]
 
 
+# 16 connections left Vigil on PostgreSQL half idle (waiting on commits) and Alertmanager short
+# of both cores; 256 saturated both on a 2-core machine (docs/PERFORMANCE.md, session 14).
+DEFAULT_CONCURRENCY = "16,64,256"
+QUICK_CONCURRENCY = (16,)
+
+
+def connection_levels(text: str) -> tuple[int, ...]:
+    """`--concurrency`: one number of connections or several, comma-separated."""
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"at least one number of connections, each >= 1: {text!r}")
+    return levels
+
+
 def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
-    parser.add_argument("--concurrency", type=int, default=16, help="open connections")
+    parser.add_argument(
+        "--concurrency",
+        type=connection_levels,
+        help="open connections, or several, comma-separated: each saturated scenario runs "
+        f"with each, and its rate is the best (default: {DEFAULT_CONCURRENCY}; --quick: 16)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (client CPU)")
     parser.add_argument(
         "--scenarios",
@@ -1177,7 +1275,8 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         databases=databases,
         scenarios=chosen,
         duration=1.0 if args.quick and args.duration == 10.0 else args.duration,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency
+        or (QUICK_CONCURRENCY if args.quick else connection_levels(DEFAULT_CONCURRENCY)),
         threads=args.threads,
         alertmanager=not args.no_alertmanager,
         pg_admin_url=args.pg_admin_url,
@@ -1208,7 +1307,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Alertmanager: {alertmanager_version(binary)}; group_wait {options.am_group_wait}"
         )
     print(
-        f"wrk -t{options.threads} -c{options.concurrency}, {options.duration:g} s per scenario; "
+        f"wrk -t{options.threads} -c{','.join(map(str, options.concurrency))}, "
+        f"{options.duration:g} s per scenario and number of connections; "
         f"vigil serve --http-processes {options.http_processes}; "
         f"{os.cpu_count()} CPUs; {am_note}\n{HEADER}",
         flush=True,
@@ -1249,7 +1349,7 @@ def main(argv: list[str] | None = None) -> int:
                     "options": {
                         "databases": options.databases,
                         "duration": options.duration,
-                        "concurrency": options.concurrency,
+                        "concurrency": list(options.concurrency),
                         "threads": options.threads,
                         "am_group_wait": options.am_group_wait,
                         "windows": options.windows,
