@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     http_processes: int = Field(default=1, ge=0)
     raw_payload_limit_bytes: int = Field(default=16_384, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Inbound bodies one HTTP process holds at once, read and not yet answered; more wait
+    # (`vigil.api.fastlane.InboundBudget`).
+    inbound_bytes_in_flight: int = Field(default=2_097_152, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     # Outbound notifications. Without an SMTP host, email is printed to the console instead.
     smtp_host: str | None = None

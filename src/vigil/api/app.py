@@ -194,6 +194,7 @@ def create_app(
         if not postgres:
             app.state.wake()
 
+    app.state.inbound_budget = fastlane.InboundBudget(settings.inbound_bytes_in_flight)
     app.state.ingest = (
         RemoteIngestWriter(ingest_socket, on_paging=on_paging)
         if ingest_socket

@@ -11,7 +11,9 @@ these routes, stays with FastAPI.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,67 @@ Handler = Callable[[Any, integrations.Body, str], Awaitable[Response]]
 
 class ClientGone(Exception):
     """The sender hung up before its body arrived: there is no one left to answer."""
+
+
+class InboundBudget:
+    """The bytes of inbound bodies one HTTP process holds at once, from reading each to its answer.
+
+    Unbounded, a flood of large batches was read, parsed and queued for the ingest writer all at
+    once: 256 senders posting 100 alerts each took the HTTP process from 111 to 207 MB and the
+    writer's from 114 to 181 MB. A request that would take the process over its budget waits
+    before its body is read, first come first served; uvicorn stops reading a connection once
+    64 KiB of its body wait, so the sender's own TCP window holds the rest. The writer commits at
+    most 5,000 alerts at a time: a commit or two of them waiting keeps it as busy as many more.
+    One request always gets through, however large, so nothing waits forever.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._waiting: deque[tuple[asyncio.Future[None], int]] = deque()
+
+    async def take(self, size: int) -> int:
+        """Wait until `size` bytes (at most the whole budget) fit; returns what was taken."""
+        size = min(size, self.limit)
+        if not self._waiting and self._fits(size):
+            self.held += size
+            return size
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (waiter, size)
+        self._waiting.append(entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.cancelled():
+                self._waiting.remove(entry)
+                self._grant()  # the request behind it may fit now
+            else:  # granted, then cancelled before it could run
+                self.give_back(size)
+            raise
+        return size
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+        self._grant()
+
+    def _fits(self, size: int) -> bool:
+        return self.held == 0 or self.held + size <= self.limit
+
+    def _grant(self) -> None:
+        """Let waiting requests in, in their order, while the first of them fits."""
+        while self._waiting and self._fits(self._waiting[0][1]):
+            waiter, size = self._waiting.popleft()
+            self.held += size
+            waiter.set_result(None)
+
+
+def body_size(declared: str | None, limit: int) -> int:
+    """What a request's body will hold, for its `InboundBudget`: its declared length, or the
+    body limit when it declared none (chunked); 0 for a body refused before it is read."""
+    if declared is None or not declared.isdigit():
+        return limit
+    size = int(declared)
+    return 0 if size > limit else size
 
 
 def route(path: str) -> tuple[Handler, str] | None:
@@ -97,12 +160,12 @@ async def serve(
             content_type = value.decode("latin-1")
         elif name == b"content-length":
             declared = value.decode("latin-1")
+    limit = app.state.settings.max_body_bytes
     body = integrations.read_limited(
-        _chunks(receive),
-        content_type=content_type,
-        declared=declared,
-        limit=app.state.settings.max_body_bytes,
+        _chunks(receive), content_type=content_type, declared=declared, limit=limit
     )
+    budget: InboundBudget = app.state.inbound_budget
+    taken = await budget.take(body_size(declared, limit))
     try:
         response = await handler(app, body, key)
     except ClientGone:
@@ -116,6 +179,8 @@ async def serve(
             log.exception("inbound %s failed", scope["path"])
             answer = JSONResponse({"error": "internal error"}, status_code=500)
         response = answer
+    finally:
+        budget.give_back(taken)
     # What `Response.__call__` sends, without its checks for background tasks and file bodies.
     await send(
         {
