@@ -111,6 +111,19 @@ def test_a_request_that_gives_up_waiting_leaves_nothing_held_and_lets_the_next_i
     asyncio.run(scenario())
 
 
+def test_a_body_refused_before_it_is_read_does_not_queue_behind_others() -> None:
+    async def scenario() -> None:
+        budget = InboundBudget(1000)
+        await budget.take(1000)
+        queued = asyncio.ensure_future(budget.take(500))
+        await _settle()
+        assert await budget.take(0) == 0  # answered 413 at once, not after `queued`
+        assert not queued.done()
+        queued.cancel()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(
     ("declared", "size"),
     [("2048", 2048), (None, 1_048_576), ("chunked?", 1_048_576), ("2000000", 0)],

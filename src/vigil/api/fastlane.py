@@ -55,6 +55,8 @@ class InboundBudget:
     async def take(self, size: int) -> int:
         """Wait until `size` bytes (at most the whole budget) fit; returns what was taken."""
         size = min(size, self.limit)
+        if size == 0:  # a body refused before it is read waits for nobody
+            return 0
         if not self._waiting and self._fits(size):
             self.held += size
             return size
