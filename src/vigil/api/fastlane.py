@@ -163,11 +163,11 @@ async def serve(
         elif name == b"content-length":
             declared = value.decode("latin-1")
     limit = app.state.settings.max_body_bytes
+    budget: InboundBudget = app.state.inbound_budget
+    taken = await budget.take(body_size(declared, limit))
     body = integrations.read_limited(
         _chunks(receive), content_type=content_type, declared=declared, limit=limit
     )
-    budget: InboundBudget = app.state.inbound_budget
-    taken = await budget.take(body_size(declared, limit))
     try:
         response = await handler(app, body, key)
     except ClientGone:
