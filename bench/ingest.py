@@ -1144,8 +1144,8 @@ def print_report(results: list[Result], databases: list[str], am_note: str) -> N
 def median_rounds(rounds: list[list[Result]]) -> list[Result]:
     """Each (target, scenario)'s median round, for the report and the verdicts: by rate, or by
     p99 for a paced scenario (with an even number of rounds, the lower of the two middle ones).
-    Its notes list every round's rate;
-    what must hold in every round (no alert lost, the peak RSS) is carried over from all."""
+    Its notes list every round's figure; what must hold in every round (no alert lost, the peak
+    RSS) is carried over from all."""
     by_key: dict[tuple[str, str], list[Result]] = {}
     for results in rounds:
         for result in results:
@@ -1200,7 +1200,7 @@ def paced_after_twins(scenarios: list[Scenario]) -> list[Scenario]:
 
 # 16 connections left Vigil on PostgreSQL half idle (waiting on commits) and Alertmanager short
 # of both cores; 256 saturated both on a 2-core machine (docs/PERFORMANCE.md, session 14).
-DEFAULT_CONCURRENCY = "16,64,256"
+DEFAULT_CONCURRENCY = (16, 64, 256)
 QUICK_CONCURRENCY = (16,)
 
 
@@ -1223,7 +1223,8 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         "--concurrency",
         type=connection_levels,
         help="open connections, or several, comma-separated: each saturated scenario runs "
-        f"with each, and its rate is the best (default: {DEFAULT_CONCURRENCY}; --quick: 16)",
+        f"with each, and its rate is the best (default: {','.join(map(str, DEFAULT_CONCURRENCY))}; "
+        "--quick: 16)",
     )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (client CPU)")
     parser.add_argument(
@@ -1281,8 +1282,7 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, bool]:
         databases=databases,
         scenarios=chosen,
         duration=1.0 if args.quick and args.duration == 10.0 else args.duration,
-        concurrency=args.concurrency
-        or (QUICK_CONCURRENCY if args.quick else connection_levels(DEFAULT_CONCURRENCY)),
+        concurrency=args.concurrency or (QUICK_CONCURRENCY if args.quick else DEFAULT_CONCURRENCY),
         threads=args.threads,
         alertmanager=not args.no_alertmanager,
         pg_admin_url=args.pg_admin_url,
