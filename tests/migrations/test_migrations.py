@@ -37,3 +37,25 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(SchemaOutOfDate, match="vigil db upgrade"):
         migrate.check_schema(engine)
+
+
+def test_every_id_sequence_has_the_name_ingest_draws_from(engine: sa.Engine) -> None:
+    """Ingest draws ids from `<table>_id_seq` by name (`vigil.storage.driver.id_sequence`): a
+    table renamed by a migration would keep its old sequence, and this says so first."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("sequences are PostgreSQL's")
+    tables = [t.name for t in Base.metadata.sorted_tables if "id" in t.c and t.c.id.primary_key]
+    with engine.connect() as conn:
+        found = {
+            table: conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}
+            ).scalar_one()
+            for table in tables
+        }
+    # Tables whose id has no sequence of its own (set by the application) are left out.
+    named = {table: sequence for table, sequence in found.items() if sequence is not None}
+    assert named, "no table has an id sequence"
+    assert {t: s.removeprefix("public.") for t, s in named.items()} == {
+        t: f"{t}_id_seq" for t in named
+    }
+    assert {"alerts", "incidents"} <= set(named)

@@ -22,7 +22,7 @@ from vigil.incidents import paging
 from vigil.incidents.comms import CommandConfig
 from vigil.incidents.models import EventKind, Incident, IncidentEvent, IncidentStatus
 from vigil.services.models import GroupingMode, Service
-from vigil.storage.driver import Driver, Insert, Sql, parse_sqlite_datetime
+from vigil.storage.driver import Driver, Insert, Sql, id_sequence, parse_sqlite_datetime
 
 # Integrations whose resolves are explicit: a late duplicate of a firing message (a retry that
 # lost the race with its own resolve) carries the resolved alert's startsAt and is dropped.
@@ -124,10 +124,10 @@ _SELECT_KNOWN = Sql(
                 "SELECT id, group_key, severity, severity_set_by_user, created_at FROM incidents"
                 f" WHERE {_OPEN_GROUP} AND group_key = k.key",
             ),
-            "SELECT 'i', nextval(pg_get_serial_sequence('alerts', 'id'))::INTEGER, NULL, NULL,"
+            f"SELECT 'i', nextval({id_sequence('alerts')})::INTEGER, NULL, NULL,"
             " NULL, NULL, NULL, NULL, NULL, NULL,"
             " CASE WHEN :draw_incidents THEN"
-            " nextval(pg_get_serial_sequence('incidents', 'id'))::INTEGER END"
+            f" nextval({id_sequence('incidents')})::INTEGER END"
             " FROM jsonb_array_elements_text(:draw_keys) AS k(key)"
             f" WHERE {_not_firing('k.key', offset=' OFFSET 0')}",
         ]
