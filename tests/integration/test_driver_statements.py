@@ -3,7 +3,7 @@ types do, share the session's transaction, and fail with SQLAlchemy's own errors
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -84,6 +84,39 @@ def test_a_batch_reads_back_as_written_whatever_its_text(session: Session, count
         assert incident.started_at == (None if n % 3 else T0 + timedelta(microseconds=n))
         assert incident.affected_service_ids == [n, {"nested": awkward}]
         assert incident.status == "triggered"
+
+
+@pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
+def test_timestamps_read_back_as_the_same_moment_whatever_their_zone(
+    session: Session, count: int
+) -> None:
+    """Moments given in UTC, in another zone or naive (read as UTC) come back as the same
+    instant in UTC, to the microsecond, on every path a batch can take (COPY formats them
+    itself, `postgres_copy_datetime`)."""
+    east = timezone(timedelta(hours=5, minutes=30))
+    given = [
+        T0 + timedelta(microseconds=7),
+        datetime(2026, 7, 1, 23, 59, 59, 999999, tzinfo=east),
+        datetime(1999, 12, 31, 23, 0, 0, 1),  # naive: UTC
+    ]
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", count)
+    rows = [
+        _incident_row(id=incident_id, started_at=given[n % 3], created_at=given[(n + 1) % 3])
+        for n, incident_id in enumerate(ids)
+    ]
+    driver.insert(_INCIDENTS, rows)
+    session.expire_all()
+    for n, incident_id in enumerate(ids):
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        for stored, sent in (
+            (incident.started_at, given[n % 3]),
+            (incident.created_at, given[(n + 1) % 3]),
+        ):
+            expected = sent.replace(tzinfo=UTC) if sent.tzinfo is None else sent.astimezone(UTC)
+            assert stored == expected
+            assert stored.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
