@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from vigil.accounts.models import User
-from vigil.services.models import Service
+from vigil.alerts.models import Alert
+from vigil.services.models import IntegrationKey, Service
 
 
 def ok(response: Any, status: int = 200) -> Any:
@@ -205,6 +208,45 @@ def test_a_service_with_open_incidents_cannot_be_deleted_until_they_are_resolved
     ok(client.delete(f"/api/v1/services/{service.id}", headers=auth), 204)
     refused(client.get(f"/api/v1/services/{service.id}", headers=auth), 404, "service_id")
     refused(client.post(f"/integrations/generic/{key}", json={"summary": "x"}), 404, "key")
+
+
+def test_deleting_a_service_deletes_its_alerts_and_no_one_elses(
+    client: TestClient,
+    auth: dict[str, str],
+    session: Session,
+    key: str,
+    service: Service,
+    make_service: Any,
+) -> None:
+    """Alerts refer to their service without a foreign key (migration 0011): deleting the
+    service deletes them by hand, and an alert merged into one of its incidents from another
+    service stays, without an incident."""
+    other = make_service(name="payments")
+    other_key = session.scalars(
+        sa.select(IntegrationKey.key).where(IntegrationKey.service_id == other.id)
+    ).one()
+    fire(client, key, dedup_key="disk")
+    fire(client, other_key, dedup_key="cpu")
+    ours, theirs = (
+        ok(client.get("/api/v1/incidents", params={"service": s.id}, headers=auth))["items"][0]
+        for s in (service, other)
+    )
+    ok(
+        client.post(
+            f"/api/v1/incidents/{theirs['number']}/merge",
+            json={"into": ours["number"]},
+            headers=auth,
+        )
+    )
+    for incident in (ours, theirs):
+        ok(client.post(f"/api/v1/incidents/{incident['number']}/resolve", headers=auth))
+    ok(client.delete(f"/api/v1/services/{service.id}", headers=auth), 204)
+
+    session.expire_all()
+    left = session.execute(sa.select(Alert.service_id, Alert.dedup_key, Alert.incident_id)).all()
+    assert [(row.service_id, row.dedup_key, row.incident_id) for row in left] == [
+        (other.id, "cpu", None)
+    ]
 
 
 def test_deleting_an_unknown_service_is_404(client: TestClient, auth: dict[str, str]) -> None:

@@ -50,7 +50,10 @@ class Alert(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    service_id: Mapped[int] = mapped_column(sa.ForeignKey("services.id", ondelete="CASCADE"))
+    # No foreign key (migration 0011): PostgreSQL checked it once per inserted row, a sizable part
+    # of an alert storm's inserts. Only ingest writes alerts, with their service locked for the
+    # transaction, and `delete_service` deletes a service's alerts itself.
+    service_id: Mapped[int]
     incident_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("incidents.id", ondelete="SET NULL")
     )

@@ -174,7 +174,13 @@ def set_severity(
 
 
 def delete_service(session: Session, *, service_id: int) -> None:
-    """Delete a service, refused while it has open incidents (they would lose their home)."""
+    """Delete a service, refused while it has open incidents (they would lose their home).
+
+    The service is locked first, so no ingest opens an incident or adds an alert between the
+    check and the delete. Its alerts go by hand: they refer to it without a foreign key
+    (migration 0011).
+    """
+    services.lock_service(session, service_id=service_id)
     open_count = session.scalar(
         sa.select(sa.func.count())
         .select_from(Incident)
@@ -185,4 +191,5 @@ def delete_service(session: Session, *, service_id: int) -> None:
             f"service {service_id} has {open_count} open incident(s); resolve them first",
             field="service_id",
         )
+    session.execute(sa.delete(Alert).where(Alert.service_id == service_id))
     services.delete_service(session, service_id=service_id)

@@ -282,8 +282,8 @@ class IngestWriter:
                     if as_locked() != service:  # read with the pass's first read, under the lock
                         raise _ServiceChanged(key)
         except IntegrityError as exc:
-            # A service deleted since it was remembered fails the writes (its alerts refer to
-            # it) before the comparison can.
+            # A service deleted since it was remembered can fail the writes (the incidents the
+            # pass opens refer to it) before the comparison can.
             if check is None:
                 raise
             raise _ServiceChanged(check[0]) from exc

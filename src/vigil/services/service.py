@@ -68,8 +68,18 @@ def update_service(
     return service
 
 
+def lock_service(session: Session, *, service_id: int) -> Service:
+    """The service, locked until the transaction ends (PostgreSQL): ingest into it waits, and a
+    check made now (its open incidents) still holds when the transaction commits."""
+    service = session.scalar(sa.select(Service).where(Service.id == service_id).with_for_update())
+    if service is None:
+        raise NotFound(f"service {service_id} not found", field="service_id")
+    return service
+
+
 def delete_service(session: Session, *, service_id: int) -> None:
-    """Delete a service with everything it owns; callers check for open incidents first."""
+    """Delete a service and what refers to it by foreign key (its incidents, keys, ...);
+    `vigil.incidents.service.delete_service` locks it, checks it and deletes its alerts first."""
     session.delete(get_service(session, service_id=service_id))
     session.flush()
 
