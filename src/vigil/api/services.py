@@ -86,7 +86,7 @@ def update_service(
 
 @router.delete("/{service_id}", status_code=204, responses=error_responses(401, 403, 404, 409))
 def delete_service(service_id: PathId, session: WriteSession, _user: Admin) -> Response:
-    """Delete a service; refused while it has open incidents."""
+    """Delete a service with its alerts, incidents and keys; refused while it has open incidents."""
     incidents.delete_service(session, service_id=service_id)
     session.commit()
     return Response(status_code=204)
