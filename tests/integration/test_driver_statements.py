@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0
+from vigil.clock import ensure_utc
 from vigil.incidents.models import Incident, IncidentStatus
 from vigil.storage.driver import COPY_FROM_ROWS, Driver, Insert, Query, Sql
 from vigil.timeline.models import IncidentEvent
@@ -31,6 +32,17 @@ def _incident_row(**values: object) -> dict[str, object]:
         "updated_at": T0,
         **values,
     }
+
+
+def _inserted_and_read_back(
+    session: Session, driver: Driver, rows: list[dict[str, object]]
+) -> list[Incident]:
+    """Insert incident rows on the driver, then read each back through the ORM, afresh."""
+    driver.insert(_INCIDENTS, rows)
+    session.expire_all()
+    incidents = [session.get(Incident, row["id"]) for row in rows]
+    assert None not in incidents
+    return [incident for incident in incidents if incident is not None]
 
 
 def test_rows_written_on_the_driver_read_back_through_the_orm_as_written(
@@ -73,11 +85,7 @@ def test_a_batch_reads_back_as_written_whatever_its_text(session: Session, count
         )
         for n, incident_id in enumerate(ids)
     ]
-    driver.insert(_INCIDENTS, rows)
-    session.expire_all()
-    for n, incident_id in enumerate(ids):
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
+    for n, incident in enumerate(_inserted_and_read_back(session, driver, rows)):
         assert incident.title == f"{awkward} #{n}"
         assert incident.description == ("" if n % 2 else "\\.")
         assert incident.severity_set_by_user is bool(n % 2)
@@ -105,17 +113,12 @@ def test_timestamps_read_back_as_the_same_moment_whatever_their_zone(
         _incident_row(id=incident_id, started_at=given[n % 3], created_at=given[(n + 1) % 3])
         for n, incident_id in enumerate(ids)
     ]
-    driver.insert(_INCIDENTS, rows)
-    session.expire_all()
-    for n, incident_id in enumerate(ids):
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
+    for n, incident in enumerate(_inserted_and_read_back(session, driver, rows)):
         for stored, sent in (
             (incident.started_at, given[n % 3]),
             (incident.created_at, given[(n + 1) % 3]),
         ):
-            expected = sent.replace(tzinfo=UTC) if sent.tzinfo is None else sent.astimezone(UTC)
-            assert stored == expected
+            assert stored == ensure_utc(sent)
             assert stored.utcoffset() == timedelta(0)
 
 

@@ -28,6 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from vigil.clock import ensure_utc
 from vigil.storage.base import UTCDateTime
 
 # From this many rows, PostgreSQL inserts go through COPY rather than one JSON document
@@ -689,9 +690,7 @@ def postgres_copy_datetime(value: datetime) -> str:
     written as text here, through the memo (a batch's alerts share their moments), a row of
     1,600 alerts took 1.2 µs to format instead of 5.5.
     """
-    if value.tzinfo is not UTC:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.isoformat()
+    return ensure_utc(value).isoformat()
 
 
 # One memo for every statement's and row's moments: a commit binds `now` into several

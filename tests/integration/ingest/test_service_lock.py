@@ -8,7 +8,6 @@ foreign key check takes a KEY SHARE lock on the row) must not queue behind them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0
+from tests.integration.ingest.committed import committed_service
 from vigil.incidents.models import Incident
 from vigil.services import service as services
-from vigil.services.models import Service
 from vigil.services.schemas import ServiceCreate
 from vigil.storage.driver import Driver, Insert
 
@@ -31,17 +30,8 @@ def committed_key(engine: sa.Engine, backend: str) -> Iterator[tuple[int, str]]:
     """A service committed for real (the transactions below run on connections of their own)."""
     if backend != "postgresql":
         pytest.skip("SQLite has one writer at a time: there is no row lock to share")
-    with Session(engine) as setup:
-        service = services.create_service(
-            setup, data=ServiceCreate(name=f"lock-{uuid.uuid4().hex[:8]}"), now=T0
-        )
-        setup.commit()
-        key = services.list_integration_keys(setup, service_id=service.id)[0].key
-        service_id = service.id
-    yield service_id, key
-    with Session(engine) as cleanup:
-        cleanup.execute(sa.delete(Service).where(Service.id == service_id))
-        cleanup.commit()
+    with committed_service(engine, ServiceCreate(name="lock")) as service:
+        yield service.id, service.key
 
 
 def _session(connection: sa.Connection, lock_timeout: str) -> Session:

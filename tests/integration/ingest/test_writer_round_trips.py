@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0
+from tests.integration.ingest.committed import committed_service
 from tests.payloads import prometheus_alert
 from vigil.alerts.models import Alert
 from vigil.api.app import command_config
@@ -50,23 +50,9 @@ def committed_key(engine: sa.Engine, backend: str) -> Iterator[str]:
     connection)."""
     if backend != "postgresql":
         pytest.skip("SQLite has no round trips")
-    with Session(engine) as setup:
-        service = services.create_service(
-            setup,
-            data=ServiceCreate(
-                name=f"trips-{uuid.uuid4().hex[:8]}",
-                grouping_mode=GroupingMode.LABELS,
-                group_by=["alertname"],
-            ),
-            now=T0,
-        )
-        setup.commit()
-        key = services.list_integration_keys(setup, service_id=service.id)[0].key
-        service_id = service.id
-    yield key
-    with Session(engine) as cleanup:
-        cleanup.execute(sa.delete(Service).where(Service.id == service_id))
-        cleanup.commit()
+    data = ServiceCreate(name="trips", grouping_mode=GroupingMode.LABELS, group_by=["alertname"])
+    with committed_service(engine, data) as service:
+        yield service.key
 
 
 def _round_trips(trace: str) -> int:
