@@ -101,6 +101,7 @@ def setup(database_url: str | None, prefix: str) -> Setup:
     subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True)
 
     from vigil.api.app import command_config
+    from vigil.cli.admin import INGEST_WRITER_SQLITE_CACHE_MIB
     from vigil.clock import SystemClock
     from vigil.config import get_settings
     from vigil.integrations.writer import IngestWriter
@@ -108,8 +109,12 @@ def setup(database_url: str | None, prefix: str) -> Setup:
     from vigil.storage.db import Database
 
     settings = get_settings()
-    # Planned as `vigil serve`'s ingest writer process plans (`PG_INGEST_WRITER_PLANNING`).
-    db = Database.from_url(settings.resolved_database_url, ingest_writer=True)
+    # Planned and cached as `vigil serve`'s ingest writer process (`PG_INGEST_WRITER_PLANNING`).
+    db = Database.from_url(
+        settings.resolved_database_url,
+        sqlite_cache_mib=INGEST_WRITER_SQLITE_CACHE_MIB,
+        ingest_writer=True,
+    )
     clock = SystemClock()
     config = command_config(
         settings, LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
