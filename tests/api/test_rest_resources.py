@@ -240,17 +240,17 @@ def test_deleting_a_service_deletes_its_alerts_and_no_one_elses(
     )
     for incident in (ours, theirs):
         ok(client.post(f"/api/v1/incidents/{incident['number']}/resolve", headers=auth))
-    both = [service.id, other.id]
+    ours_and_theirs = [service.id, other.id]  # read before ours is deleted
     ok(client.delete(f"/api/v1/services/{service.id}", headers=auth), 204)
 
     session.expire_all()
     left = session.execute(
         sa.select(Alert.service_id, Alert.dedup_key, Alert.incident_id).where(
-            Alert.service_id.in_(both)
+            Alert.service_id.in_(ours_and_theirs)
         )
     ).all()
     assert [(row.service_id, row.dedup_key, row.incident_id) for row in left] == [
-        (both[1], "cpu", None)
+        (other.id, "cpu", None)
     ]
 
 
