@@ -76,6 +76,18 @@ class Setup:
     clock: Any
     writer: Any
 
+    def parse(self, raw: bytes) -> list[Any]:
+        """A Prometheus body's events, parsed as the HTTP process parses them."""
+        from vigil.integrations.prometheus import parse_postable_alerts
+
+        return parse_postable_alerts(
+            orjson.loads(raw),
+            now=self.clock.now(),
+            body_size=len(raw),
+            raw_limit=self.settings.raw_payload_limit_bytes,
+            raw_body=raw,
+        )
+
     def service_key(self, name: str, *, grouping_mode: str, integration: str) -> str:
         """A new service's first integration key."""
         from vigil.services import service as services
@@ -128,9 +140,8 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=5000, help="alerts per scenario")
     args = parser.parse_args()
     bench = setup(args.database_url, "vigil-cost-")
-    settings, db, clock, writer = bench.settings, bench.db, bench.clock, bench.writer
+    db, writer = bench.db, bench.writer
 
-    from vigil.integrations.prometheus import parse_postable_alerts
     from vigil.integrations.writer import IngestJob
 
     counter = 0
@@ -151,14 +162,7 @@ def main() -> int:
             started = time.perf_counter()
             jobs = []
             for request in raw[: shape.requests_per_commit]:
-                events = parse_postable_alerts(
-                    orjson.loads(request),
-                    now=clock.now(),
-                    body_size=len(request),
-                    raw_limit=settings.raw_payload_limit_bytes,
-                    raw_body=request,
-                )
-                jobs.append(IngestJob(key=key, events=events, reply_to=NOWHERE))
+                jobs.append(IngestJob(key=key, events=bench.parse(request), reply_to=NOWHERE))
             parsed = time.perf_counter()
             writer.commit(jobs)
             done = time.perf_counter()

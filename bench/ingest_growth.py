@@ -16,8 +16,6 @@ import argparse
 import sys
 import time
 
-import orjson
-
 from ingest_cost import NOWHERE, body, setup
 
 
@@ -33,7 +31,6 @@ def main() -> int:
     bench = setup(args.database_url, "vigil-growth-")
 
     from vigil.cli.processes import freeze_startup_objects
-    from vigil.integrations.prometheus import parse_postable_alerts
     from vigil.integrations.writer import IngestJob
 
     freeze_startup_objects()  # the collector as `vigil serve` tunes it
@@ -49,14 +46,7 @@ def main() -> int:
         for _ in range(args.requests):
             raw = body(first, args.alerts_per_request)
             first += args.alerts_per_request
-            events = parse_postable_alerts(
-                orjson.loads(raw),
-                now=bench.clock.now(),
-                body_size=len(raw),
-                raw_limit=bench.settings.raw_payload_limit_bytes,
-                raw_body=raw,
-            )
-            jobs.append(IngestJob(key=key, events=events, reply_to=NOWHERE))
+            jobs.append(IngestJob(key=key, events=bench.parse(raw), reply_to=NOWHERE))
         started = time.perf_counter()
         bench.writer.commit(jobs)
         seconds += time.perf_counter() - started

@@ -68,14 +68,11 @@ def writer_child(shape: str) -> None:
     import functools
     import pickle
 
-    import orjson
-
     sys.path.insert(0, str(ROOT / "bench"))
     import ingest_cost
 
     size, per_commit, grouped, rounds = WRITER_SHAPES[shape]
     bench = ingest_cost.setup(None, "vigil-instructions-")
-    from vigil.integrations.prometheus import parse_postable_alerts
     from vigil.integrations.writer import IngestJob
 
     key = bench.service_key(
@@ -89,13 +86,7 @@ def writer_child(shape: str) -> None:
         for _ in range(per_commit):
             body = ingest_cost.body(counter, size)
             counter += size
-            events = parse_postable_alerts(
-                orjson.loads(body),
-                now=bench.clock.now(),
-                body_size=len(body),
-                raw_limit=bench.settings.raw_payload_limit_bytes,
-                raw_body=body,
-            )
+            events = bench.parse(body)
             # As the writer process receives them: through the wire form.
             events = pickle.loads(pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL))
             made.append(IngestJob(key=key, events=events, reply_to=ingest_cost.NOWHERE))
