@@ -303,6 +303,34 @@ def test_an_alert_that_fires_again_in_its_open_incident_says_so_on_the_timeline(
     ]
 
 
+def test_a_repeat_of_an_alert_that_fired_again_is_only_counted(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    """The key's resolved alert is still in the database: the repeat must find the firing one."""
+
+    def send(action: str = "trigger") -> None:
+        response = client.post(
+            f"/integrations/generic/{key}",
+            json={"summary": "disk 1", "dedup_key": "1", "action": action},
+        )
+        assert response.status_code == 202, response.text
+
+    send()
+    client.post(
+        f"/integrations/generic/{key}",
+        json={"summary": "disk 2", "dedup_key": "2"},  # keeps the incident open
+    )
+    send("resolve")
+    send()
+    send()
+    [only] = incidents(client, auth)
+    detail = incident(client, auth, only["number"])
+    counts = {a["status"]: a["event_count"] for a in detail["alerts"] if a["dedup_key"] == "1"}
+    assert counts == {"resolved": 1, "firing": 2}
+    kinds = [e["kind"] for e in detail["timeline"] if e["kind"].startswith("alert")]
+    assert kinds == ["alert_added", "alert_resolved", "alert_refired"]
+
+
 def test_an_alert_resolved_and_fired_again_in_one_request_says_it_fired_again(
     client: TestClient, auth: dict[str, str], key: str
 ) -> None:
