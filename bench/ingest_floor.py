@@ -1,0 +1,167 @@
+"""What SQLite alone costs per alert: the floor under the ingest writer's commit time.
+
+Inserts rows shaped like a Prometheus batch's alerts (already converted to what sqlite3 binds,
+so no Vigil code runs) into the `alerts` table of a database migrated by `vigil db upgrade`,
+with the ingest writer's pragmas: write-ahead log, `synchronous=NORMAL`, a 32 MiB page cache,
+commits of `--per-commit` rows, checkpoints between commits (off the clock, as `vigil serve`
+checkpoints in another process). It times the same inserts with the table's indexes as
+migrated, without the dedup index, and without any index, so the share of each shows.
+
+Set beside `ingest.py`'s CPU per alert of the writer process and of Alertmanager, it tells how
+much of the writer's time any change to Vigil's own code can still win (docs/PERFORMANCE.md,
+session 17).
+
+    .venv/bin/python bench/ingest_floor.py
+    .venv/bin/python bench/ingest_floor.py --stored 240000 --per-commit 600 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+VIGIL = ROOT / ".venv" / "bin" / "vigil"
+COLUMNS = (
+    "id, service_id, incident_id, dedup_key, status, summary, severity, source, integration_type,"
+    " labels, details, links, group_key, starts_at, first_seen_at, last_seen_at, expires_at,"
+    " event_count, acknowledged_at, resolved_at, raw_payload"
+)
+INSERT = f"INSERT INTO alerts ({COLUMNS}) VALUES ({', '.join('?' * 21)})"
+DEDUP_INDEX = "uq_alerts_service_dedup_key_open"
+VARIANTS = ("as migrated", "without the dedup index", "without any index")
+
+
+def migrated_database(directory: str) -> Path:
+    env = {**os.environ, "VIGIL_DATA_DIR": directory}
+    env.pop("VIGIL_DATABASE_URL", None)
+    subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True, env=env)
+    return Path(directory) / "vigil.db"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "cache_size=-32768",  # the writer's INGEST_WRITER_SQLITE_CACHE_MIB
+        "wal_autocheckpoint=0",
+        "foreign_keys=OFF",  # alerts only reference incidents; this measures the table alone
+    ):
+        connection.execute(f"PRAGMA {pragma}")
+    return connection
+
+
+def alert_rows(first_id: int, count: int) -> list[tuple[object, ...]]:
+    """Rows as the writer binds them: ids, a random 16-hex dedup key (a label fingerprint),
+    JSON text, and SQLite's datetime text."""
+    at = "2026-12-04 14:40:00.000000"
+    rows = []
+    for alert_id in range(first_id, first_id + count):
+        labels = {
+            "alertname": f"BenchAlert{alert_id % 10}",
+            "instance": f"host-{alert_id:016x}:9100",
+            "job": "node",
+            "severity": "critical",
+        }
+        annotations = {"summary": "Disk full", "description": "from bench"}
+        raw = {"labels": labels, "annotations": annotations, "startsAt": "2026-12-04T14:40:00Z"}
+        rows.append(
+            (
+                alert_id,
+                1,
+                1,
+                f"{random.getrandbits(64):016x}",
+                "firing",
+                "Disk full",
+                "SEV1",
+                f"host-{alert_id:016x}:9100",
+                "prometheus",
+                orjson.dumps(labels).decode(),
+                orjson.dumps({"annotations": annotations}).decode(),
+                '[{"href":"http://prometheus:9090/graph?g0.expr=up","text":"Source"}]',
+                f"alertname=BenchAlert{alert_id % 10}",
+                at,
+                at,
+                at,
+                "2026-12-04 14:45:00.000000",
+                1,
+                None,
+                None,
+                orjson.dumps(raw).decode(),
+            )
+        )
+    return rows
+
+
+def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: int) -> float:
+    """Microseconds per row of the timed commits, after `stored` rows went in untimed."""
+    connection = connect(path)
+    connection.execute("DELETE FROM alerts")
+    if variant != VARIANTS[0]:
+        connection.execute(f"DROP INDEX IF EXISTS {DEDUP_INDEX}")
+    if variant == VARIANTS[2]:
+        names = connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts'"
+            " AND sql IS NOT NULL"
+        ).fetchall()
+        for (name,) in names:
+            connection.execute(f"DROP INDEX {name}")
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    next_id = 1
+    seconds = 0.0
+    for commit in range(stored // per_commit + timed):
+        rows = alert_rows(next_id, per_commit)
+        next_id += per_commit
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(INSERT, rows)
+        connection.execute("COMMIT")
+        if commit >= stored // per_commit:
+            seconds += time.perf_counter() - started
+        connection.execute("PRAGMA wal_checkpoint(RESTART)")
+    connection.close()
+    return seconds / (timed * per_commit) * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=120_000, help="rows before the timed ones")
+    parser.add_argument("--per-commit", type=int, default=600, help="rows per commit")
+    parser.add_argument("--timed", type=int, default=50, help="timed commits")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    print(
+        f"SQLite {sqlite3.sqlite_version}; {args.per_commit} rows per commit, timed after "
+        f"{args.stored:,} rows"
+    )
+    print(f"{'round':>5} " + " ".join(f"{name:>24}" for name in VARIANTS) + "   (µs per row)")
+    for round_ in range(1, args.rounds + 1):
+        figures = []
+        for variant in VARIANTS:
+            with tempfile.TemporaryDirectory(prefix="vigil-floor-") as directory:
+                path = migrated_database(directory)
+                figures.append(
+                    measure(
+                        path,
+                        variant,
+                        stored=args.stored,
+                        per_commit=args.per_commit,
+                        timed=args.timed,
+                    )
+                )
+        print(f"{round_:>5} " + " ".join(f"{figure:>24.1f}" for figure in figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
