@@ -27,6 +27,7 @@ from vigil.services import service as services
 from vigil.services.models import Service
 from vigil.services.schemas import ServiceCreate
 from vigil.storage import migrate
+from vigil.storage.base import Base
 from vigil.storage.db import Database, make_engine
 
 PG_URL = os.environ.get("VIGIL_TEST_DATABASE_URL")
@@ -75,9 +76,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The session's engine on one shared database, which must be as empty at the end as at the
+    start: a test that commits for real and leaves rows behind breaks the tests that list
+    what is there when they happen to run after it (session 16 found two such fixtures)."""
     engine = make_engine(database_url, pool_size=20)
     yield engine
+    left = rows_left_behind(engine)
     engine.dispose()
+    assert not left, f"tests left rows behind in the shared {database_url.split(':')[0]}: {left}"
+
+
+def rows_left_behind(engine: sa.Engine) -> dict[str, int]:
+    """Rows per table of Vigil's schema, for the tables that have any."""
+    counts = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            if count:
+                counts[table.name] = count
+    return counts
 
 
 @pytest.fixture
