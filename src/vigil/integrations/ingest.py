@@ -709,7 +709,7 @@ def _write_alerts(
     if new_states:
         ids = _ids_for(driver, _ALERTS_TABLE.name, len(new_states), drawn_ids)
         rows = []
-        firing = AlertStatus.FIRING
+        firing = AlertStatus.FIRING.value  # a plain str binds without an adapter call
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
             values = state.values

@@ -8,7 +8,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum, StrEnum
 from typing import Any
@@ -124,7 +124,9 @@ def register_sqlite_adapters() -> None:
     tenth of the ingest writer's instructions. A registered adapter is one dictionary lookup and
     binds what sqlite3 would have bound anyway: NULL, 0 / 1, an enum member's text.
     """
-    sqlite3.register_adapter(type(None), _same)
+    # `{}.get` answers None for None, as `lambda value: value` would, but without running a
+    # Python frame for each of the NULLs in every row.
+    sqlite3.register_adapter(type(None), _ALWAYS_NONE)
     sqlite3.register_adapter(bool, int)
     pending: list[type[Enum]] = [StrEnum]
     while pending:
@@ -134,8 +136,7 @@ def register_sqlite_adapters() -> None:
             sqlite3.register_adapter(enum_type, str)
 
 
-def _same(value: Any) -> Any:
-    return value
+_ALWAYS_NONE: Callable[[Any], None] = {}.get
 
 
 def _configure_sqlite(engine: sa.Engine, *, cache_mib: int | None) -> None:
