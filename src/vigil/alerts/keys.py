@@ -11,7 +11,7 @@ ALL_LABELS = "..."  # Alertmanager's group_by: ['...'] — every label, i.e. one
 
 
 # Copied for each fingerprint: `hashlib.sha256()` looks OpenSSL's digest up by name every time,
-# which was a third of a fingerprint's cost (3.2 -> 2.6 µs for four labels).
+# which was a fifth of a fingerprint's cost (3.2 -> 2.5 µs for four labels).
 _EMPTY_SHA256 = hashlib.sha256()
 
 
