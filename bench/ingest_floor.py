@@ -29,8 +29,9 @@ from pathlib import Path
 
 import orjson
 
-ROOT = Path(__file__).resolve().parent.parent
-VIGIL = ROOT / ".venv" / "bin" / "vigil"
+from ingest_cost import VIGIL
+from vigil.cli.admin import INGEST_WRITER_SQLITE_CACHE_MIB
+
 COLUMNS = (
     "id, service_id, incident_id, dedup_key, status, summary, severity, source, integration_type,"
     " labels, details, links, group_key, starts_at, first_seen_at, last_seen_at, expires_at,"
@@ -53,7 +54,7 @@ def connect(path: Path) -> sqlite3.Connection:
     for pragma in (
         "journal_mode=WAL",
         "synchronous=NORMAL",
-        "cache_size=-32768",  # the writer's INGEST_WRITER_SQLITE_CACHE_MIB
+        f"cache_size={-INGEST_WRITER_SQLITE_CACHE_MIB * 1024}",  # KiB when negative
         "wal_autocheckpoint=0",
         "foreign_keys=OFF",  # alerts only reference incidents; this measures the table alone
     ):
@@ -106,7 +107,6 @@ def alert_rows(first_id: int, count: int) -> list[tuple[object, ...]]:
 def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: int) -> float:
     """Microseconds per row of the timed commits, after `stored` rows went in untimed."""
     connection = connect(path)
-    connection.execute("DELETE FROM alerts")
     if variant != VARIANTS[0]:
         connection.execute(f"DROP INDEX IF EXISTS {DEDUP_INDEX}")
     if variant == VARIANTS[2]:
@@ -117,16 +117,17 @@ def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: in
         for (name,) in names:
             connection.execute(f"DROP INDEX {name}")
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    untimed = stored // per_commit
     next_id = 1
     seconds = 0.0
-    for commit in range(stored // per_commit + timed):
+    for commit in range(untimed + timed):
         rows = alert_rows(next_id, per_commit)
         next_id += per_commit
         started = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
         connection.executemany(INSERT, rows)
         connection.execute("COMMIT")
-        if commit >= stored // per_commit:
+        if commit >= untimed:
             seconds += time.perf_counter() - started
         connection.execute("PRAGMA wal_checkpoint(RESTART)")
     connection.close()
