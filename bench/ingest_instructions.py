@@ -17,6 +17,7 @@ Each shape runs in a child process under `valgrind --tool=callgrind`, which coun
 - `http-1`: the HTTP process's side of a single-alert Prometheus request: uvicorn's httptools
   protocol on an in-memory transport, Vigil's app, and its connection to the writer, which an
   in-process stand-in answers at once (its own decoding and answering are counted too).
+- `http-100`: the same for requests of 100 alerts, counted per alert.
 
     apt-get install -y valgrind
     .venv/bin/python bench/ingest_instructions.py                    # every shape, ~8 minutes
@@ -45,7 +46,9 @@ WRITER_SHAPES = {
     "writer-100x8": (100, 8, True, 3),
     "writer-100x8-ungrouped": (100, 8, False, 2),
 }
-SHAPES = [*WRITER_SHAPES, "http-1"]
+# name: (alerts per request, requests per connection, connections)
+HTTP_SHAPES = {"http-1": (1, 50, 8), "http-100": (100, 10, 4)}
+SHAPES = [*WRITER_SHAPES, *HTTP_SHAPES]
 COUNTED = "COUNTED "  # the child's line: how many alerts (or requests) the count covers
 
 
@@ -101,7 +104,7 @@ def writer_child(shape: str) -> None:
     bench.db.dispose()
 
 
-def http_child(requests: int = 400, connections: int = 8) -> None:
+def http_child(shape: str) -> None:
     import asyncio
     import functools
     import pickle
@@ -121,6 +124,7 @@ def http_child(requests: int = 400, connections: int = 8) -> None:
     from vigil.integrations import remote
     from vigil.integrations.ingest import IngestResult
 
+    size, per_connection, connections = HTTP_SHAPES[shape]
     socket_path = str(Path(os.environ["VIGIL_DATA_DIR"]) / "writer.sock")
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -172,7 +176,7 @@ def http_child(requests: int = 400, connections: int = 8) -> None:
     def request() -> bytes:
         nonlocal sent
         sent += 1
-        body = ingest_cost.body(sent, 1)  # the alert the writer shapes commit
+        body = ingest_cost.body(sent * size, size)  # alerts as the writer shapes commit
         return (
             b"POST /integrations/prometheus/KEY/api/v2/alerts HTTP/1.1\r\n"
             b"Host: 127.0.0.1:8080\r\nContent-Type: application/json\r\n"
@@ -192,10 +196,9 @@ def http_child(requests: int = 400, connections: int = 8) -> None:
 
     server = loop.run_until_complete(asyncio.start_unix_server(stand_in_writer, socket_path))
     loop.run_until_complete(run(20))  # warm up
-    per_connection = requests // connections
     settle_heap()
     functools.reduce(lambda _, n: loop.run_until_complete(run(n)), [per_connection], None)
-    print(f"{COUNTED}{per_connection * connections}", flush=True)
+    print(f"{COUNTED}{per_connection * connections * size}", flush=True)
     server.close()
 
 
@@ -256,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        http_child() if args.child == "http-1" else writer_child(args.child)
+        if args.child in HTTP_SHAPES:
+            http_child(args.child)
+        else:
+            writer_child(args.child)
         return 0
     if shutil.which("valgrind") is None:
         print(
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{heading}  ({source or 'working tree'})")
     for shape in shapes:
         instructions, units = count(shape, source)
-        unit = "request" if shape.startswith("http") else "alert"
+        unit = "request" if shape == "http-1" else "alert"
         print(
             f"{shape:26} {instructions:14,} {units:>8}  {instructions / units:14,.0f} per {unit}",
             flush=True,

@@ -118,9 +118,15 @@ def _nested_deeper_than(body: Any, depth: int) -> bool:
     return any(level)  # a non-empty container at `depth` holds values below it
 
 
-def _refuse_unstorable(body: Any, prefix: str) -> None:
+def ensure_storable_within(value: Any, loc: tuple[int | str, ...], *, prefix: str = "") -> None:
+    """`ensure_storable` for one value found at `loc` inside a body, its depth counted from the
+    body's top: for parsers whose validation already vouches for the rest of the body."""
+    _refuse_unstorable(value, prefix, loc)
+
+
+def _refuse_unstorable(body: Any, prefix: str, loc: tuple[int | str, ...] = ()) -> None:
     """The full walk: raises for the first NUL or too-deep value it meets, naming its field."""
-    stack: list[tuple[Any, tuple[int | str, ...]]] = [(body, ())]
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(body, loc)]
     while stack:
         value, loc = stack.pop()
         if len(loc) > MAX_DEPTH:

@@ -214,6 +214,45 @@ def test_prometheus_alerts_are_checked_as_postable_alert_checks_them(body: list[
     )
 
 
+@st.composite
+def prometheus_bodies_with_extras(draw: st.DrawFn) -> list[Any]:
+    """Valid or not, each alert sometimes with a field Prometheus never sends (or one of its own
+    replaced), nested up to a little past MAX_DEPTH, or named with a NUL."""
+    body = copy.deepcopy(  # drawn values may be shared: never mutate them
+        draw(prometheus_bodies | st.lists(prometheus_alerts(), min_size=1, max_size=3))
+    )
+    for alert in body:
+        if isinstance(alert, dict) and draw(st.booleans()):
+            value = draw(st.integers(0, 9) | json_values)
+            levels = draw(st.integers(MAX_DEPTH - 4, MAX_DEPTH + 1) | st.integers(0, 3))
+            for _ in range(levels):
+                value = {"a": value} if draw(st.booleans()) else [value]
+            name = draw(st.sampled_from(["extra", "extra", "labels", "startsAt", "x\x00"]))
+            alert[name] = value
+    return body
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=prometheus_bodies_with_extras(), serialise=st.sampled_from(serialisers))
+def test_prometheus_refuses_what_cannot_be_stored_as_the_full_walk_does(
+    body: list[Any], serialise: Callable[[Any], bytes]
+) -> None:
+    """The depth check walks only what validation leaves unchecked: whenever the alerts are
+    valid, the refusal is the full walk's, word for word; invalid alerts are refused either way."""
+    raw = serialise(body)
+    parsed = orjson.loads(raw)
+    valid = outcome(lambda: prometheus._validate(copy.deepcopy(parsed))) is None
+    fast = outcome(
+        lambda: prometheus.parse_postable_alerts(
+            parsed, now=NOW, body_size=len(raw), raw_limit=16_384, raw_body=raw
+        )
+    )
+    if valid:
+        assert fast == outcome(lambda: ensure_storable(parsed, prefix="alerts"))
+    else:
+        assert fast is not None
+
+
 def _dump_alerts(message: Any, timestamps: list[tuple[Any, Any]]) -> dict[str, Any]:
     dumped: dict[str, Any] = message.model_dump()
     for alert, (starts_at, ends_at) in zip(dumped["alerts"], timestamps, strict=True):
