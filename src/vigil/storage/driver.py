@@ -665,22 +665,32 @@ def parse_sqlite_datetime(value: str | datetime | None) -> datetime | None:
         return datetime.fromisoformat(value).astimezone(UTC)
 
 
+class _Memo(dict[Any, Any]):
+    """A conversion remembered per value: converters see the same few timestamps over and over
+    in one batch (`now`, startsAt).
+
+    Its converter is the dictionary's own `__getitem__`: a value seen before is converted
+    without running a Python frame (rows of alerts bind six moments each), and None is always
+    seen (NULL stays NULL).
+    """
+
+    __slots__ = ("convert",)
+    KEPT = 4096
+
+    def __init__(self, convert: Callable[[Any], Any]) -> None:
+        super().__init__({None: None})
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        if len(self) > self.KEPT:
+            self.clear()
+            self[None] = None
+        result = self[value] = self.convert(value)
+        return result
+
+
 def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Converters see the same few timestamps over and over in one batch (`now`, startsAt)."""
-    cache: dict[Any, Any] = {}
-
-    def cached(value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            return cache[value]
-        except KeyError:
-            if len(cache) > 4096:
-                cache.clear()
-            result = cache[value] = convert(value)
-            return result
-
-    return cached
+    return _Memo(convert).__getitem__
 
 
 def postgres_copy_datetime(value: datetime) -> str:
