@@ -454,16 +454,18 @@ def test_json_nested_hundreds_of_levels_deep_is_refused_with_400(
     assert response.json()["field"].startswith("details" if endpoint == "generic" else "payload")
 
 
-def test_a_prometheus_alert_with_a_field_nested_hundreds_of_levels_deep_is_refused_with_400(
-    client: TestClient, key: str, nothing_written: None
+@pytest.mark.parametrize("endpoint", ["prometheus", "alertmanager", "grafana"])
+def test_an_alert_with_an_added_field_nested_hundreds_of_levels_deep_is_refused_with_400(
+    client: TestClient, key: str, endpoint: str, nothing_written: None
 ) -> None:
-    """Prometheus's own fields are checked flat; a field a sender adds is stored as it came."""
+    """Each format's own fields are validated flat; a field a sender adds is stored as it came."""
     deep: Any = {"leaf": 1}
     for _ in range(300):
         deep = {"a": deep}
-    body = valid_body("prometheus", key)
-    body[0]["extra"] = deep
-    response = post_json(client, url("prometheus", key), body)
+    body = valid_body(endpoint, key)
+    alerts = body if endpoint == "prometheus" else body["alerts"]
+    alerts[0]["extra"] = deep
+    response = post_json(client, url(endpoint, key), body)
     assert response.status_code == 400, response.text
     assert response.json()["field"].startswith("alerts[0].extra.a.a")
 

@@ -16,6 +16,7 @@ from vigil.integrations.common import (
     Text,
     Timestamp,
     cap_raw,
+    ensure_extra_fields_storable,
     ensure_storable,
     parse_timestamp,
     truncate,
@@ -88,8 +89,12 @@ def parse_webhook(
 ) -> list[AlertEvent]:
     """Every alert of one Alertmanager or Grafana notification, in order, as AlertEvents;
     `raw_body` is the JSON text `body` was parsed from."""
-    ensure_storable(body, raw_body=raw_body)
-    message, timestamps = _validate(body)
+    if raw_body is None or b"\\u0000" in raw_body:
+        ensure_storable(body, raw_body=raw_body)
+        message, timestamps = _validate(body)
+    else:  # no NUL anywhere: only the depth of what `_validate` leaves unchecked is in doubt
+        message, timestamps = _validate(body)
+        _ensure_extras_storable(body)
     per_alert_size = body_size // max(len(message.alerts), 1)
     events = []
     for alert, (starts_at, ends_at), raw in zip(
@@ -139,6 +144,23 @@ def parse_webhook(
             )
         )
     return events
+
+
+# What `_validate` vouches for: labels and annotations are maps of strings, values a map of
+# numbers, the rest strings and numbers. Whatever else a sender adds to an alert goes into its raw
+# payload as it came, and may nest.
+_CHECKED_MESSAGE_FIELDS = frozenset(_MessageFields.model_fields)
+_CHECKED_ALERT_FIELDS = frozenset(_AlertFields.model_fields)
+
+
+def _ensure_extras_storable(body: dict[str, Any]) -> None:
+    """`ensure_storable`'s depth check for a validated notification: only fields beyond
+    WebhookMessage's and WebhookAlert's can nest."""
+    ensure_extra_fields_storable([((), body)], _CHECKED_MESSAGE_FIELDS)
+    ensure_extra_fields_storable(
+        ((("alerts", index), alert) for index, alert in enumerate(body["alerts"])),
+        _CHECKED_ALERT_FIELDS,
+    )
 
 
 def _validate(body: Any) -> tuple[_MessageFields, list[tuple[datetime | None, datetime | None]]]:

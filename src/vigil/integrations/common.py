@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -118,10 +119,22 @@ def _nested_deeper_than(body: Any, depth: int) -> bool:
     return any(level)  # a non-empty container at `depth` holds values below it
 
 
-def ensure_storable_within(value: Any, loc: tuple[int | str, ...], *, prefix: str = "") -> None:
-    """`ensure_storable` for one value found at `loc` inside a body, its depth counted from the
-    body's top: for parsers whose validation already vouches for the rest of the body."""
-    _refuse_unstorable(value, prefix, loc)
+def ensure_extra_fields_storable(
+    objects: Iterable[tuple[tuple[int | str, ...], dict[str, Any]]],
+    checked: frozenset[str],
+    *,
+    prefix: str = "",
+) -> None:
+    """`ensure_storable` for a body whose validation vouches that the fields named `checked` are
+    flat (maps of strings, strings, numbers): walks only the other fields of each object, given
+    with where it sits in the body, so depth counts from the body's top and errors name the
+    same fields. Senders rarely add fields, so the usual body needs no walk at all."""
+    for loc, fields in objects:
+        if fields.keys() <= checked:
+            continue
+        for name, value in fields.items():
+            if name not in checked:
+                _refuse_unstorable(value, prefix, (*loc, name))
 
 
 def _refuse_unstorable(body: Any, prefix: str, loc: tuple[int | str, ...] = ()) -> None:

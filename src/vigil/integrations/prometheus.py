@@ -20,8 +20,8 @@ from vigil.integrations.common import (
     Text,
     Timestamp,
     cap_raw,
+    ensure_extra_fields_storable,
     ensure_storable,
-    ensure_storable_within,
     parse_timestamp,
     truncate,
     validation_failed,
@@ -123,14 +123,11 @@ _CHECKED_FIELDS = frozenset(_Fields.model_fields)
 
 def _ensure_extras_storable(body: list[dict[str, Any]]) -> None:
     """`ensure_storable`'s depth check for a validated body: only fields beyond PostableAlert's
-    can nest, and Prometheus sends none, so the usual body needs no walk (a walk of every alert
-    was a seventh of the HTTP process's parse)."""
-    for index, alert in enumerate(body):
-        if alert.keys() <= _CHECKED_FIELDS:
-            continue
-        for name, value in alert.items():
-            if name not in _CHECKED_FIELDS:
-                ensure_storable_within(value, (index, name), prefix="alerts")
+    can nest, and Prometheus sends none (a walk of every alert was a seventh of the HTTP
+    process's parse)."""
+    ensure_extra_fields_storable(
+        (((index,), alert) for index, alert in enumerate(body)), _CHECKED_FIELDS, prefix="alerts"
+    )
 
 
 def _validate(body: list[Any]) -> list[_Checked]:

@@ -214,21 +214,29 @@ def test_prometheus_alerts_are_checked_as_postable_alert_checks_them(body: list[
     )
 
 
+def _deep_value(draw: st.DrawFn) -> Any:
+    """A JSON value nested up to a little past MAX_DEPTH, or barely nested."""
+    value = draw(st.integers(0, 9) | json_values)
+    for _ in range(draw(st.integers(MAX_DEPTH - 4, MAX_DEPTH + 1) | st.integers(0, 3))):
+        value = {"a": value} if draw(st.booleans()) else [value]
+    return value
+
+
+def _add_fields(draw: st.DrawFn, target: Any, names: list[str]) -> None:
+    """Sometimes set one of `names` on `target` (when it is an object) to a `_deep_value`."""
+    if isinstance(target, dict) and draw(st.booleans()):
+        target[draw(st.sampled_from(names))] = _deep_value(draw)
+
+
 @st.composite
 def prometheus_bodies_with_extras(draw: st.DrawFn) -> list[Any]:
     """Valid or not, each alert sometimes with a field Prometheus never sends (or one of its own
-    replaced), nested up to a little past MAX_DEPTH, or named with a NUL."""
+    replaced), nested around MAX_DEPTH deep, or named with a NUL."""
     body = copy.deepcopy(  # drawn values may be shared: never mutate them
         draw(prometheus_bodies | st.lists(prometheus_alerts(), min_size=1, max_size=3))
     )
     for alert in body:
-        if isinstance(alert, dict) and draw(st.booleans()):
-            value = draw(st.integers(0, 9) | json_values)
-            levels = draw(st.integers(MAX_DEPTH - 4, MAX_DEPTH + 1) | st.integers(0, 3))
-            for _ in range(levels):
-                value = {"a": value} if draw(st.booleans()) else [value]
-            name = draw(st.sampled_from(["extra", "extra", "labels", "startsAt", "x\x00"]))
-            alert[name] = value
+        _add_fields(draw, alert, ["extra", "extra", "labels", "startsAt", "x\x00"])
     return body
 
 
@@ -267,6 +275,42 @@ webhook_bodies = st.sampled_from(
         grafana_message(status="resolved"),
     ]
 ).flatmap(mutated)
+
+
+@st.composite
+def webhook_bodies_with_extras(draw: st.DrawFn) -> Any:
+    """Valid or not, the notification and its alerts sometimes with fields Alertmanager and
+    Grafana never send (or one of theirs replaced), nested around MAX_DEPTH deep, or named with a
+    NUL."""
+    body = copy.deepcopy(draw(webhook_bodies))  # drawn values may be shared: never mutate them
+    _add_fields(draw, body, ["extra", "extra", "groupLabels", "x\x00"])
+    if isinstance(body, dict) and isinstance(body.get("alerts"), list):
+        for alert in body["alerts"]:
+            _add_fields(draw, alert, ["extra", "extra", "labels", "values", "x\x00"])
+    return body
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=webhook_bodies_with_extras(), serialise=st.sampled_from(serialisers))
+def test_webhooks_refuse_what_cannot_be_stored_as_the_full_walk_does(
+    body: Any, serialise: Callable[[Any], bytes]
+) -> None:
+    raw = serialise(body)
+    parsed = orjson.loads(raw)
+    valid = outcome(lambda: alertmanager._validate(copy.deepcopy(parsed))) is None
+    fast = outcome(
+        lambda: alertmanager.parse_webhook(
+            parsed,
+            integration_type="alertmanager",
+            body_size=len(raw),
+            raw_limit=16_384,
+            raw_body=raw,
+        )
+    )
+    if valid:
+        assert fast == outcome(lambda: ensure_storable(parsed))
+    else:
+        assert fast is not None
 
 
 @settings(max_examples=200, deadline=None)
