@@ -13,6 +13,7 @@ session 17).
 
     .venv/bin/python bench/ingest_floor.py
     .venv/bin/python bench/ingest_floor.py --stored 240000 --per-commit 600 --rounds 3
+    .venv/bin/python bench/ingest_floor.py --stored 200000 --per-commit 700 --page-size 65536
 """
 
 from __future__ import annotations
@@ -104,8 +105,20 @@ def alert_rows(first_id: int, count: int) -> list[tuple[object, ...]]:
     return rows
 
 
-def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: int) -> float:
-    """Microseconds per row of the timed commits, after `stored` rows went in untimed."""
+def set_page_size(path: Path, page_size: int) -> None:
+    """Rebuild the migrated database with another page size (only outside write-ahead mode)."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=DELETE")
+    connection.execute(f"PRAGMA page_size={page_size}")
+    connection.execute("VACUUM")
+    connection.close()
+
+
+def measure(
+    path: Path, variant: str, *, stored: int, per_commit: int, timed: int
+) -> tuple[float, float]:
+    """Microseconds per row of the timed commits, after `stored` rows went in untimed, and the
+    write-ahead log's frames (pages written) per row."""
     connection = connect(path)
     if variant != VARIANTS[0]:
         connection.execute(f"DROP INDEX IF EXISTS {DEDUP_INDEX}")
@@ -120,6 +133,7 @@ def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: in
     untimed = stored // per_commit
     next_id = 1
     seconds = 0.0
+    frames = 0
     for commit in range(untimed + timed):
         rows = alert_rows(next_id, per_commit)
         next_id += per_commit
@@ -129,9 +143,12 @@ def measure(path: Path, variant: str, *, stored: int, per_commit: int, timed: in
         connection.execute("COMMIT")
         if commit >= untimed:
             seconds += time.perf_counter() - started
-        connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        _busy, logged, _copied = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if commit >= untimed:
+            frames += logged
     connection.close()
-    return seconds / (timed * per_commit) * 1e6
+    rows_timed = timed * per_commit
+    return seconds / rows_timed * 1e6, frames / rows_timed
 
 
 def main() -> int:
@@ -140,17 +157,26 @@ def main() -> int:
     parser.add_argument("--per-commit", type=int, default=600, help="rows per commit")
     parser.add_argument("--timed", type=int, default=50, help="timed commits")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--page-size", type=int, default=4096, help="bytes per page (Vigil's databases: 4096)"
+    )
     args = parser.parse_args()
     print(
         f"SQLite {sqlite3.sqlite_version}; {args.per_commit} rows per commit, timed after "
-        f"{args.stored:,} rows"
+        f"{args.stored:,} rows; pages of {args.page_size:,} bytes"
     )
-    print(f"{'round':>5} " + " ".join(f"{name:>24}" for name in VARIANTS) + "   (µs per row)")
+    print(
+        f"{'round':>5} "
+        + " ".join(f"{name:>24}" for name in VARIANTS)
+        + "   (µs per row / log frames per row)"
+    )
     for round_ in range(1, args.rounds + 1):
         figures = []
         for variant in VARIANTS:
             with tempfile.TemporaryDirectory(prefix="vigil-floor-") as directory:
                 path = migrated_database(directory)
+                if args.page_size != 4096:
+                    set_page_size(path, args.page_size)
                 figures.append(
                     measure(
                         path,
@@ -160,7 +186,8 @@ def main() -> int:
                         timed=args.timed,
                     )
                 )
-        print(f"{round_:>5} " + " ".join(f"{figure:>24.1f}" for figure in figures), flush=True)
+        cells = " ".join(f"{f'{micros:.1f} / {frames:.2f}':>24}" for micros, frames in figures)
+        print(f"{round_:>5} {cells}", flush=True)
     return 0
 
 
