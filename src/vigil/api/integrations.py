@@ -82,11 +82,11 @@ async def read_json(request: Request) -> tuple[Any, bytes]:
     )
 
 
-async def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> IngestResult:
-    """Hand the events to the group-commit writer; returns once they are committed (the writer
-    wakes the worker when paging started)."""
+def _commit_ingest(app: Any, key: str, events: list[AlertEvent]) -> Awaitable[IngestResult]:
+    """Hand the events to the group-commit writer at once; the answer arrives once they are
+    committed (the writer wakes the worker when paging started)."""
     writer: IngestWriter | RemoteIngestWriter = app.state.ingest
-    return await writer.submit(key, events)
+    return writer.submit(key, events)
 
 
 Body = Awaitable[tuple[Any, bytes]]  # the request's parsed JSON and its raw bytes, once awaited
@@ -98,8 +98,12 @@ async def _ingest(
     """Parse, then ingest in one transaction; integration errors answer 400 rather than 422."""
     try:
         payload, raw = await body
-        events = parse(payload, raw)
-        return await _commit_ingest(app, key, events)
+        committed = _commit_ingest(app, key, parse(payload, raw))
+        # The writer has the events now: what they were parsed from need not live on while the
+        # commit is awaited. An HTTP process holds every waiting request's body, and what lived
+        # through a collection of the youngest objects was walked again by the older ones.
+        del payload, raw
+        return await committed
     except ValidationFailed as exc:
         return JSONResponse(exc.to_dict(), status_code=400)
     except (NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
@@ -171,11 +175,14 @@ async def accept_pagerduty(app: Any, body: Body) -> Response:
         routing_key, event = parse_alert_event(
             payload, body_size=len(raw), raw_limit=_raw_limit(app), raw_body=raw
         )
-        await _commit_ingest(app, routing_key, [event])
+        committed = _commit_ingest(app, routing_key, [event])
+        dedup_key = event.dedup_key
+        del payload, raw, event  # as in `_ingest`: nothing parsed lives while the commit is awaited
+        await committed
     except (ValidationFailed, NotFound, PayloadTooLarge, UnsupportedMediaType) as exc:
         return _pd_refusal(exc)
     return JSONResponse(
-        {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key},
+        {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
         status_code=202,
     )
 
