@@ -156,10 +156,8 @@ _CHECKED_ALERT_FIELDS = frozenset(_AlertFields.model_fields)
 def _ensure_extras_storable(body: dict[str, Any]) -> None:
     """`ensure_storable`'s depth check for a validated notification: only fields beyond
     WebhookMessage's and WebhookAlert's can nest."""
-    ensure_extra_fields_storable([((), body)], _CHECKED_MESSAGE_FIELDS)
     ensure_extra_fields_storable(
-        ((("alerts", index), alert) for index, alert in enumerate(body["alerts"])),
-        _CHECKED_ALERT_FIELDS,
+        body, _CHECKED_MESSAGE_FIELDS, lists={"alerts": _CHECKED_ALERT_FIELDS}
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -120,21 +119,29 @@ def _nested_deeper_than(body: Any, depth: int) -> bool:
 
 
 def ensure_extra_fields_storable(
-    objects: Iterable[tuple[tuple[int | str, ...], dict[str, Any]]],
+    fields: dict[str, Any],
     checked: frozenset[str],
     *,
+    loc: tuple[int | str, ...] = (),
     prefix: str = "",
+    lists: dict[str, frozenset[str]] | None = None,
 ) -> None:
-    """`ensure_storable` for a body whose validation vouches that the fields named `checked` are
-    flat (maps of strings, strings, numbers): walks only the other fields of each object, given
-    with where it sits in the body, so depth counts from the body's top and errors name the
-    same fields. Senders rarely add fields, so the usual body needs no walk at all."""
-    for loc, fields in objects:
-        if fields.keys() <= checked:
-            continue
-        for name, value in fields.items():
-            if name not in checked:
-                _refuse_unstorable(value, prefix, (*loc, name))
+    """`ensure_storable` for an object whose validation vouches that the fields named `checked`
+    are flat (maps of strings, strings, numbers): walks only its other fields, and in each list
+    named in `lists` the objects' fields beyond that list's own checked names. `loc` is where the
+    object sits in the body, so depth counts from the body's top. Fields are met in the order the
+    full walk meets them (the last first), so a refusal names the same field. Senders rarely add
+    fields, so the usual object needs no walk at all."""
+    if lists is None and fields.keys() <= checked:
+        return
+    for name, value in reversed(fields.items()):
+        if lists is not None and name in lists:
+            for index in reversed(range(len(value))):
+                ensure_extra_fields_storable(
+                    value[index], lists[name], loc=(*loc, name, index), prefix=prefix
+                )
+        elif name not in checked:
+            _refuse_unstorable(value, prefix, (*loc, name))
 
 
 def _refuse_unstorable(body: Any, prefix: str, loc: tuple[int | str, ...] = ()) -> None:

@@ -124,10 +124,9 @@ _CHECKED_FIELDS = frozenset(_Fields.model_fields)
 def _ensure_extras_storable(body: list[dict[str, Any]]) -> None:
     """`ensure_storable`'s depth check for a validated body: only fields beyond PostableAlert's
     can nest, and Prometheus sends none (a walk of every alert was a seventh of the HTTP
-    process's parse)."""
-    ensure_extra_fields_storable(
-        (((index,), alert) for index, alert in enumerate(body)), _CHECKED_FIELDS, prefix="alerts"
-    )
+    process's parse). The last alert first, as the full walk meets them."""
+    for index in reversed(range(len(body))):
+        ensure_extra_fields_storable(body[index], _CHECKED_FIELDS, loc=(index,), prefix="alerts")
 
 
 def _validate(body: list[Any]) -> list[_Checked]:
