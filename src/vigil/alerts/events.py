@@ -35,15 +35,19 @@ class AlertEvent:
     # For resolves: when it ended. For Prometheus triggers: when it expires unless refreshed.
     ends_at: datetime | None = None
     raw: dict[str, Any] | orjson.Fragment | None = None
+    # In the ingest writer process: the labels, details, links and raw payload as the JSON text
+    # a SQLite row stores (`vigil.integrations.ingest._write_alerts`), made by the HTTP process.
+    texts: tuple[str, str, str, str] | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self) -> tuple[Any, ...]:
         """The event as plain values, for `vigil serve`'s ingest writer process (`from_wire`).
 
         Plain values pickle without a class to look up by name per event, which the unpickler
-        imported again for each. The details, links and raw payload go as JSON text: the writer
-        only stores them, and the HTTP processes, which have a core to spare, serialize them
-        instead of the writer. Times go as microseconds since the epoch: pickling an aware
-        datetime pickles its timezone through copyreg, which cost more than the rest together.
+        imported again for each. The details, links and raw payload go as JSON text, and the
+        labels as JSON text besides (the writer groups by them): the writer only stores them,
+        and the HTTP processes, which have a core to spare, serialize them instead of the
+        writer. Times go as microseconds since the epoch: pickling an aware datetime pickles its
+        timezone through copyreg, which cost more than the rest together.
         """
         return (
             self.action.value,
@@ -53,12 +57,13 @@ class AlertEvent:
             self.severity,
             self.source,
             self.labels,
-            orjson.dumps(self.details),
-            orjson.dumps(self.links),
+            orjson.dumps(self.details).decode(),
+            orjson.dumps(self.links).decode(),
             self.group_key,
             to_micros(self.starts_at),
             to_micros(self.ends_at),
-            None if self.raw is None else orjson.dumps(self.raw),
+            None if self.raw is None else orjson.dumps(self.raw).decode(),
+            orjson.dumps(self.labels).decode(),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -115,7 +120,7 @@ def from_wire(values: tuple[Any, ...]) -> AlertEvent:
     stores stays JSON text, which the database drivers' JSON conversion (orjson) writes as it
     is."""
     # Positional and indexed: the writer decodes every event of every batch.
-    raw = values[12]
+    details, links, raw = values[7], values[8], values[12]
     return AlertEvent(
         _ACTIONS[values[0]],
         values[1],  # dedup key
@@ -124,10 +129,14 @@ def from_wire(values: tuple[Any, ...]) -> AlertEvent:
         values[4],  # severity
         values[5],  # source
         values[6],  # labels
-        orjson.Fragment(values[7]),  # details
-        orjson.Fragment(values[8]),  # links
+        orjson.Fragment(details),
+        orjson.Fragment(links),
         values[9],  # group key
         from_micros(values[10]),  # starts at
         from_micros(values[11]),  # ends at
         None if raw is None else orjson.Fragment(raw),
+        (values[13], details, links, _NULL if raw is None else raw),
     )
+
+
+_NULL = "null"  # what orjson writes for None: a missing raw payload's stored text

@@ -180,7 +180,8 @@ _ALERT_COLUMNS = (
     "resolved_at",
     "raw_payload",
 )
-_INSERT_ALERTS = Insert(_ALERTS_TABLE, order=_ALERT_COLUMNS)
+# Its rows' JSON columns hold, on SQLite, the texts the HTTP processes made (`AlertEvent.texts`).
+_INSERT_ALERTS = Insert(_ALERTS_TABLE, order=_ALERT_COLUMNS, json_text=True)
 _INSERT_INCIDENTS = Insert(Incident.__table__)
 _INSERT_EVENTS = Insert(IncidentEvent.__table__, with_id=False)
 
@@ -317,6 +318,7 @@ def ingest_requests(
                         ),
                         "raw_payload": event.raw,
                         "event_count": 1,
+                        "texts": event.texts,
                     },
                 )
                 states.append(current)
@@ -338,6 +340,7 @@ def ingest_requests(
                 expires_at=event.ends_at if event.integration_type == "prometheus" else None,
                 raw_payload=event.raw,
                 event_count=current.values.get("event_count", 0) + 1,
+                texts=event.texts,
             )
         elif current is None:
             continue  # acknowledge / resolve of an unknown key: accepted and ignored
@@ -665,6 +668,7 @@ def _attach_to_incidents(
     return touched
 
 
+_JSON_VALUES = ("labels", "details", "links", "raw_payload")  # in `AlertEvent.texts`' order
 _UPDATABLE = (
     "summary",
     "severity",
@@ -710,10 +714,16 @@ def _write_alerts(
         ids = _ids_for(driver, _ALERTS_TABLE.name, len(new_states), drawn_ids)
         rows = []
         firing = AlertStatus.FIRING.value  # a plain str binds without an adapter call
+        # On SQLite the JSON columns take the texts the HTTP process made, when it made them;
+        # PostgreSQL's JSON document of the rows needs the values themselves.
+        texts_stored = not driver.postgres
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
             values = state.values
             get = values.get
+            texts = get("texts") if texts_stored else None
+            if texts is None:
+                texts = tuple(values[name] for name in _JSON_VALUES)
             rows.append(  # in _ALERT_COLUMNS' order
                 (
                     alert_id,
@@ -725,9 +735,9 @@ def _write_alerts(
                     state.severity,
                     values["source"],
                     values["integration_type"],
-                    values["labels"],
-                    values["details"],
-                    values["links"],
+                    texts[0],  # labels
+                    texts[1],  # details
+                    texts[2],  # links
                     state.group_key,
                     values["starts_at"],
                     now,
@@ -736,7 +746,7 @@ def _write_alerts(
                     values["event_count"],
                     get("acknowledged_at"),
                     get("resolved_at"),
-                    values["raw_payload"],
+                    texts[3],  # raw payload
                 )
             )
         driver.insert_values(_INSERT_ALERTS, rows, later=True)

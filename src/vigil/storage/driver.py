@@ -589,20 +589,31 @@ def _row_values(columns_with_defaults: list[tuple[str, Any]], converters: _Conve
     return _generated(reads, converters, defaults)
 
 
-def _converted_values(width: int, converters: _Converters) -> Callable[[Sequence[Any]], list[Any]]:
+def _converted_values(
+    width: int, converters: _Converters, as_text: frozenset[int] = frozenset()
+) -> Callable[[Sequence[Any]], list[Any]]:
     """`_row_values` for a row that is already a tuple of every column's value in order
-    (`Driver.insert_values`): only the conversions are left."""
-    return _generated([f"row[{index}]" for index in range(width)], converters, {})
+    (`Driver.insert_values`): only the conversions are left, and a `str` in a column of
+    `as_text` is taken as already converted."""
+    return _generated([f"row[{index}]" for index in range(width)], converters, {}, as_text)
 
 
-def _generated(reads: list[str], converters: _Converters, namespace: dict[str, Any]) -> Any:
+def _generated(
+    reads: list[str],
+    converters: _Converters,
+    namespace: dict[str, Any],
+    as_text: frozenset[int] = frozenset(),
+) -> Any:
     """`def row_values(row): return [each read, converted where a converter says]`."""
     by_index = dict(converters)
     values = []
     for index, read in enumerate(reads):
         if index in by_index:
             namespace[f"convert{index}"] = by_index[index]
-            read = f"convert{index}({read})"
+            if index in as_text:
+                read = f"(v if (v := {read}).__class__ is str else convert{index}(v))"
+            else:
+                read = f"convert{index}({read})"
         values.append(read)
     exec(f"def row_values(row):\n    return [{', '.join(values)}]\n", namespace)
     return namespace["row_values"]
@@ -718,7 +729,12 @@ class Insert:
     """
 
     def __init__(
-        self, table: sa.Table, *, with_id: bool = True, order: Sequence[str] | None = None
+        self,
+        table: sa.Table,
+        *,
+        with_id: bool = True,
+        order: Sequence[str] | None = None,
+        json_text: bool = False,
     ) -> None:
         self.table = table.name
         # Columns the database computes (`sa.Computed`) cannot be written.
@@ -746,7 +762,14 @@ class Insert:
             # (sqlite3 through the adapters `vigil.storage.db.register_sqlite_adapters` gives).
         self.sqlite_row = _row_values(self.columns_with_defaults, sqlite_converters)
         self.postgres_row = _row_values(self.columns_with_defaults, postgres_converters)
-        self.sqlite_values = _converted_values(len(columns), sqlite_converters)
+        # `json_text`: on SQLite, a `str` in a JSON column of `insert_values`' rows is the JSON
+        # text itself, made elsewhere (the ingest writer's alerts: by the HTTP processes).
+        json_columns = frozenset(
+            index for index, column in enumerate(columns) if isinstance(column.type, sa.JSON)
+        )
+        self.sqlite_values = _converted_values(
+            len(columns), sqlite_converters, json_columns if json_text else frozenset()
+        )
         self.postgres_values = _converted_values(len(columns), postgres_converters)
         names = ", ".join(self.columns)
         self.sqlite = (
