@@ -176,6 +176,9 @@ def make_template(fmt: str, *, path: str, nonce: str, routing_key: str = "") -> 
     raise ValueError(f"unknown format {fmt!r}")
 
 
+FINGERPRINT_SALT = 0x5BD1E995  # the second half of a fingerprint hashes the id plus this
+
+
 def fmix32(h: int) -> int:
     """MurmurHash3's 32-bit finalizer: a bijection that scatters consecutive numbers (the Lua
     script's `fmix32` computes the same)."""
@@ -189,9 +192,6 @@ def fmix32(h: int) -> int:
 def fingerprint(n: int) -> str:
     """A repeated alert's fingerprint (`@F@`), as the Lua script makes it."""
     return f"{fmix32(n & 0xFFFFFFFF):08x}{fmix32((n + FINGERPRINT_SALT) & 0xFFFFFFFF):08x}"
-
-
-FINGERPRINT_SALT = 0x5BD1E995
 
 
 def expand(text: str, n: int, batch: int) -> str:

@@ -439,16 +439,20 @@ def test_a_nul_character_is_refused_with_400_not_a_retryable_error(
     assert_refused(post_json(client, url(endpoint, key), body), 400, field)
 
 
+def _hundreds_of_levels_deep() -> Any:
+    deep: Any = {"leaf": 1}
+    for _ in range(300):
+        deep = {"a": deep}
+    return deep
+
+
 @pytest.mark.parametrize("endpoint", ["generic", "pagerduty", "pagerduty_change"])
 def test_json_nested_hundreds_of_levels_deep_is_refused_with_400(
     client: TestClient, key: str, endpoint: str, nothing_written: None
 ) -> None:
-    deep: Any = {"leaf": 1}
-    for _ in range(300):
-        deep = {"a": deep}
     body = valid_body(endpoint, key)
     target = body if endpoint == "generic" else body["payload"]
-    target["custom_details" if endpoint != "generic" else "details"] = deep
+    target["custom_details" if endpoint != "generic" else "details"] = _hundreds_of_levels_deep()
     response = post_json(client, url(endpoint, key), body)
     assert response.status_code == 400, response.text
     assert response.json()["field"].startswith("details" if endpoint == "generic" else "payload")
@@ -459,12 +463,9 @@ def test_an_alert_with_an_added_field_nested_hundreds_of_levels_deep_is_refused_
     client: TestClient, key: str, endpoint: str, nothing_written: None
 ) -> None:
     """Each format's own fields are validated flat; a field a sender adds is stored as it came."""
-    deep: Any = {"leaf": 1}
-    for _ in range(300):
-        deep = {"a": deep}
     body = valid_body(endpoint, key)
     alerts = body if endpoint == "prometheus" else body["alerts"]
-    alerts[0]["extra"] = deep
+    alerts[0]["extra"] = _hundreds_of_levels_deep()
     response = post_json(client, url(endpoint, key), body)
     assert response.status_code == 400, response.text
     assert response.json()["field"].startswith("alerts[0].extra.a.a")

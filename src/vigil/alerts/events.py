@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from vigil.memo import Memo
+
 
 class Action(StrEnum):
     TRIGGER = "trigger"
@@ -82,37 +84,23 @@ def to_micros(moment: datetime | None) -> int | None:
     return None if moment is None else _MICROS[moment]
 
 
-class _Micros(dict[datetime, int]):
-    """`to_micros`'s memo: a moment seen before is a lookup in C (`dict.__getitem__`)."""
-
-    __slots__ = ()
-
-    def __missing__(self, moment: datetime) -> int:
-        if len(self) >= _MOMENTS_KEPT:
-            self.clear()
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        micros = self[moment] = (aware - _EPOCH) // _MICROSECOND
-        return micros
-
-
-_MICROS = _Micros()
-
-
 def from_micros(micros: int | None) -> datetime | None:
     """The UTC moment `to_micros` gave. The alerts of a batch mostly share their times, and the
     writer process decodes thousands a second: each moment is made once."""
-    if micros is None:
-        return None
-    moment = _MOMENTS.get(micros)
-    if moment is None:
-        if len(_MOMENTS) >= _MOMENTS_KEPT:
-            _MOMENTS.clear()
-        moment = _MOMENTS[micros] = _EPOCH + timedelta(0, 0, micros)
-    return moment
+    return None if micros is None else _MOMENTS[micros]
 
 
-_MOMENTS: dict[int, datetime] = {}
-_MOMENTS_KEPT = 4096
+def _micros(moment: datetime) -> int:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
+def _moment(micros: int) -> datetime:
+    return _EPOCH + timedelta(0, 0, micros)
+
+
+_MICROS = Memo(_micros)
+_MOMENTS = Memo(_moment)
 
 
 def from_wire(values: tuple[Any, ...]) -> AlertEvent:

@@ -18,6 +18,7 @@ from vigil.integrations.common import (
     cap_raw,
     ensure_extra_fields_storable,
     ensure_storable,
+    may_hold_nul,
     parse_timestamp,
     truncate,
     validation_failed,
@@ -89,7 +90,7 @@ def parse_webhook(
 ) -> list[AlertEvent]:
     """Every alert of one Alertmanager or Grafana notification, in order, as AlertEvents;
     `raw_body` is the JSON text `body` was parsed from."""
-    if raw_body is None or b"\\u0000" in raw_body:
+    if may_hold_nul(raw_body):
         ensure_storable(body, raw_body=raw_body)
         message, timestamps = _validate(body)
     else:  # no NUL anywhere: only the depth of what `_validate` leaves unchecked is in doubt

@@ -85,8 +85,14 @@ def ensure_storable(body: Any, *, prefix: str = "", raw_body: bytes | None = Non
     spell NUL as the escape `\\u0000` (a raw control character is invalid JSON), so text without
     one holds no NUL, and only the depth is left to check.
     """
-    if raw_body is None or b"\\u0000" in raw_body or _too_deep(body, raw_body):
+    if raw_body is None or may_hold_nul(raw_body) or _too_deep(body, raw_body):
         _refuse_unstorable(body, prefix)
+
+
+def may_hold_nul(raw_body: bytes | None) -> bool:
+    """Whether JSON text (None: unknown) may hold a NUL character: JSON can only spell one as
+    the escape `\\u0000`, so text without that escape holds none."""
+    return raw_body is None or b"\\u0000" in raw_body
 
 
 def _too_deep(body: Any, raw_body: bytes) -> bool:

@@ -668,7 +668,6 @@ def _attach_to_incidents(
     return touched
 
 
-_JSON_VALUES = ("labels", "details", "links", "raw_payload")  # in `AlertEvent.texts`' order
 _UPDATABLE = (
     "summary",
     "severity",
@@ -722,8 +721,13 @@ def _write_alerts(
             values = state.values
             get = values.get
             texts = get("texts") if texts_stored else None
-            if texts is None:
-                texts = tuple(values[name] for name in _JSON_VALUES)
+            if texts is None:  # in `AlertEvent.texts`' order
+                texts = (
+                    values["labels"],
+                    values["details"],
+                    values["links"],
+                    values["raw_payload"],
+                )
             rows.append(  # in _ALERT_COLUMNS' order
                 (
                     alert_id,

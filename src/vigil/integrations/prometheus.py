@@ -22,6 +22,7 @@ from vigil.integrations.common import (
     cap_raw,
     ensure_extra_fields_storable,
     ensure_storable,
+    may_hold_nul,
     parse_timestamp,
     truncate,
     validation_failed,
@@ -76,7 +77,7 @@ def parse_postable_alerts(
     """Every alert of the body, in order; `raw_body` is the JSON text it was parsed from."""
     if not isinstance(body, list):
         raise ValidationFailed("body: must be a JSON array of alerts", field="body")
-    if raw_body is None or b"\\u0000" in raw_body:
+    if may_hold_nul(raw_body):
         ensure_storable(body, prefix="alerts", raw_body=raw_body)
         alerts = _validate(body)
     else:  # no NUL anywhere: only the depth of what `_validate` leaves unchecked is in doubt

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from vigil.clock import ensure_utc
+from vigil.memo import Memo
 from vigil.storage.base import UTCDateTime
 
 # From this many rows, PostgreSQL inserts go through COPY rather than one JSON document
@@ -676,32 +677,9 @@ def parse_sqlite_datetime(value: str | datetime | None) -> datetime | None:
         return datetime.fromisoformat(value).astimezone(UTC)
 
 
-class _Memo(dict[Any, Any]):
-    """A conversion remembered per value: converters see the same few timestamps over and over
-    in one batch (`now`, startsAt).
-
-    Its converter is the dictionary's own `__getitem__`: a value seen before is converted
-    without running a Python frame (rows of alerts bind six moments each), and None is always
-    seen (NULL stays NULL).
-    """
-
-    __slots__ = ("convert",)
-    KEPT = 4096
-
-    def __init__(self, convert: Callable[[Any], Any]) -> None:
-        super().__init__({None: None})
-        self.convert = convert
-
-    def __missing__(self, value: Any) -> Any:
-        if len(self) > self.KEPT:
-            self.clear()
-            self[None] = None
-        result = self[value] = self.convert(value)
-        return result
-
-
 def _memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return _Memo(convert).__getitem__
+    """`convert` remembered per value, in C for a value seen before; None stays None."""
+    return Memo(convert, fixed={None: None}).__getitem__
 
 
 def postgres_copy_datetime(value: datetime) -> str:
