@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum, StrEnum
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -53,8 +54,13 @@ PG_INGEST_WRITER_PLANNING = (
     "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c enable_hashjoin=off"
     " -c enable_mergejoin=off -c jit=off"
 )
-# After the write-ahead log restarts, a file that grew past this is cut back to it.
-SQLITE_WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# After the write-ahead log restarts, a file that grew past this is cut back to it. An alert storm
+# writes about 200 MiB of log a second on the 2-core machine; cut back to 64 MiB at each restart,
+# the file was grown again every second, and growing a file (fresh pages zeroed by the kernel,
+# blocks reserved) took a sixth of the ingest writer's time (docs/PERFORMANCE.md, session 19).
+SQLITE_WAL_SIZE_LIMIT = 1024 * 1024 * 1024
+# Once writes are light again, the checkpointer gives a log file larger than this back to the disk.
+SQLITE_WAL_KEPT_SIZE = 64 * 1024 * 1024
 
 
 def _json_dumps(value: Any) -> str:
@@ -248,6 +254,11 @@ class Checkpointer:
     writer start the log from the beginning. Writers wait for that short copy; readers never
     do, and a reader that holds an old snapshot only postpones the restart to the next second.
     SQLite itself checkpoints when the last connection closes, which covers short commands.
+
+    The log file keeps its size from restart to restart (up to `SQLITE_WAL_SIZE_LIMIT`), so a
+    storm overwrites it instead of growing it again every second. When a pass finds the log
+    light and fully copied but its file larger than `SQLITE_WAL_KEPT_SIZE`, the storm is over:
+    the checkpointer truncates the file, under the write lock as for a restart.
     """
 
     EVERY_SECONDS = 1.0
@@ -275,20 +286,35 @@ class Checkpointer:
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            _busy, frames, _copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if frames < self.RESTART_FRAMES:
+                if frames == copied and self._log_file_size() > SQLITE_WAL_KEPT_SIZE:
+                    self._under_write_lock(cursor, "TRUNCATE")
                 return
             # A second pass copies what arrived during the first, so that what is left to copy
             # while writers wait is a fraction of a second's commits.
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            with self.write_lock:
-                cursor.execute(f"PRAGMA busy_timeout={self.RESTART_BUSY_MS}")
-                try:
-                    cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-                finally:
-                    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            self._under_write_lock(cursor, "RESTART")
         finally:
             raw.close()
+
+    def _under_write_lock(self, cursor: Any, mode: str) -> None:
+        """A checkpoint that needs writers to wait: RESTART or TRUNCATE."""
+        with self.write_lock:
+            cursor.execute(f"PRAGMA busy_timeout={self.RESTART_BUSY_MS}")
+            try:
+                cursor.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+    def _log_file_size(self) -> int:
+        database = self.engine.url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return 0
+        try:
+            return Path(f"{database}-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     def stop(self) -> None:
         self._stop.set()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from vigil.storage import db as storage_db
 from vigil.storage.db import Checkpointer, Database, FairLock
 
 
@@ -118,6 +119,35 @@ def test_the_write_ahead_log_starts_over_under_a_constant_stream_of_commits(
         assert largest_log < 4 * 1024 * 1024
         with db.unit_of_work() as session:
             assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == written
+    finally:
+        db.dispose()
+
+
+def test_a_write_ahead_log_file_grown_by_a_storm_is_given_back_once_writes_are_light(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a storm the log file keeps its size from restart to restart (growing it again each
+    second cost the ingest writer a sixth of its time); afterwards the disk gets it back."""
+    monkeypatch.setattr(Checkpointer, "EVERY_SECONDS", 0.05)
+    monkeypatch.setattr(storage_db, "SQLITE_WAL_KEPT_SIZE", 256 * 1024)
+    file = tmp_path / "vigil.db"
+    log_file = tmp_path / "vigil.db-wal"
+    db = Database.from_url(f"sqlite:///{file}")
+    try:
+        with db.unit_of_work() as session:
+            session.execute(sa.text("CREATE TABLE t (n INTEGER, body TEXT)"))
+        with db.unit_of_work() as session:  # one commit of about 300 pages: a 1.2 MiB log
+            session.execute(
+                sa.text("INSERT INTO t VALUES (:n, :b)"),
+                [{"n": n, "b": "x" * 3000} for n in range(300)],
+            )
+        assert log_file.stat().st_size > 1024 * 1024
+        deadline = time.monotonic() + 10
+        while log_file.exists() and log_file.stat().st_size > 0:
+            assert time.monotonic() < deadline, "the log file was never truncated"
+            time.sleep(0.05)
+        with db.unit_of_work() as session:
+            assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == 300
     finally:
         db.dispose()
 
