@@ -2,7 +2,7 @@
 from inside a capability."""
 
 from vigil.accounts.models import ApiToken, Team, TeamMembership, User
-from vigil.alerts.models import Alert
+from vigil.alerts.models import Alert, AlertKey, AlertKeyMerge
 from vigil.escalation.models import EscalationPolicy, IncidentEscalation
 from vigil.incidents.models import (
     AnnouncementWindow,
@@ -29,6 +29,8 @@ from vigil.storage.leases import Lease
 
 __all__ = [
     "Alert",
+    "AlertKey",
+    "AlertKeyMerge",
     "AnnouncementWindow",
     "ApiToken",
     "Base",

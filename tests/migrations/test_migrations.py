@@ -27,8 +27,18 @@ def test_upgrade_reaches_head_on_an_empty_database(engine: sa.Engine) -> None:
 
 
 def test_models_match_migrations(engine: sa.Engine) -> None:
+    dialect = engine.dialect.name
+
+    def built_here(item: object, _name: object, _type: str, reflected: bool, _to: object) -> bool:
+        """Leave out what the models build on another database only (`ddl_if`), which
+        Alembic's comparison does not know of."""
+        only_on = getattr(getattr(item, "_ddl_if", None), "dialect", None)
+        return reflected or only_on in (None, dialect)
+
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": False, "include_object": built_here}
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 

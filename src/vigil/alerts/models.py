@@ -23,18 +23,20 @@ OPEN_MARKER_SQL = "CASE WHEN status = 'firing' THEN 1 END"
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
-        # One index for both jobs of (service, dedup key): the backstop for dedup under
-        # concurrency (at most one firing alert per key and service: `open_marker` is 1 while
-        # firing and NULL after, and NULLs never collide) and the lookup of resolved alerts for
-        # refire and late-duplicate checks. Two indexes on these random keys (a partial unique
-        # one for firing alerts and a plain one) cost a third more per new alert in a storm.
+        # PostgreSQL: one index for both jobs of (service, dedup key): the backstop for dedup
+        # under concurrency (at most one firing alert per key and service: `open_marker` is 1
+        # while firing and NULL after, and NULLs never collide) and the lookup of resolved alerts
+        # for refire and late-duplicate checks. Two indexes on these random keys (a partial
+        # unique one for firing alerts and a plain one) cost a third more per new alert in a
+        # storm. SQLite, whose writers take turns, looks keys up in two tiers instead
+        # (`AlertKey`, `vigil.alerts.dedup`).
         sa.Index(
             "uq_alerts_service_dedup_key_open",
             "service_id",
             "dedup_key",
             "open_marker",
             unique=True,
-        ),
+        ).ddl_if(dialect="postgresql"),
         # An incident's alerts in the order they came (SQLite appends the row id): a batch of
         # alerts joining an incident adds to one end of it, not to a page per alert. Its firing
         # alerts apart (`open_marker`): "has this incident an alert still firing?" is asked at
@@ -79,3 +81,28 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None]
     # The last payload received, for debugging a sender; capped in size at ingest.
     raw_payload: Mapped[dict[str, Any] | None]
+
+
+class AlertKey(Base):
+    """SQLite: the dedup keys of alerts up to `AlertKeyMerge.merged_upto`, merged in bulk from
+    the recent tier (`vigil.alerts.dedup`); clustered on the key, so a key's alerts are one
+    range. Empty on PostgreSQL, which keeps its unique index on `alerts`."""
+
+    __tablename__ = "alert_keys"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    service_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    dedup_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
+class AlertKeyMerge(Base):
+    """SQLite: one row. Alerts above `merged_upto` are the recent tier, whose keys each ingesting
+    process keeps in memory; `generation` changes when alerts are deleted, so those processes
+    read the tier again."""
+
+    __tablename__ = "alert_key_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    merged_upto: Mapped[int]
+    generation: Mapped[int]

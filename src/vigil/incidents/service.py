@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from vigil.alerts.dedup import delete_alerts_of_service
 from vigil.alerts.models import Alert, AlertStatus
 from vigil.errors import Conflict, NotFound
 from vigil.incidents import comms, paging
@@ -191,5 +192,5 @@ def delete_service(session: Session, *, service_id: int) -> None:
             f"service {service_id} has {open_count} open incident(s); resolve them first",
             field="service_id",
         )
-    session.execute(sa.delete(Alert).where(Alert.service_id == service_id))
+    delete_alerts_of_service(session, service_id)
     services.delete_service(session, service_id=service_id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vigil.alerts.dedup import recent_keys
 from vigil.alerts.events import Action, AlertEvent
 from vigil.alerts.keys import grouper
 from vigil.alerts.models import Alert, AlertStatus
@@ -87,13 +88,16 @@ def _not_firing(key: str, *, offset: str = "") -> str:
 _OPEN_GROUP = (
     f"service_id = :service_id AND status != '{_INCIDENT_RESOLVED}' AND created_at >= :window_start"
 )
+_LATEST = f"SELECT CASE WHEN open_marker = 1 THEN 'f' ELSE 'r' END, {_FIRING_COLUMNS}, NULL, NULL"
 _SELECT_KNOWN = Sql(
-    # On SQLite the 'f' and 'r' rows come from one search of the dedup index per key (an alert
-    # whose open_marker is NULL is resolved): a search each was 3.0 µs a new key, one is 1.8.
-    f"SELECT CASE WHEN open_marker = 1 THEN 'f' ELSE 'r' END, {_FIRING_COLUMNS}, NULL, NULL"
-    " FROM alerts AS r WHERE service_id = :service_id AND dedup_key {keys}"
-    " AND (open_marker = 1 OR (dedup_key {new_keys}"
-    f" AND {_not_firing('r.dedup_key')}))"
+    # SQLite looks keys up in two tiers (`vigil.alerts.dedup`): each key's latest alert, from
+    # `alert_keys` for the keys the recent tier does not hold (its latest there is the largest
+    # id) and by id for those it holds. A key's latest alert is its only firing one, if any: a
+    # key fires again only as a new alert. Resolved alerts are read apart (`_SELECT_RESOLVED`),
+    # for the few keys that fire again.
+    f"{_LATEST} FROM alerts WHERE id IN (SELECT MAX(alert_id) FROM alert_keys"
+    " WHERE service_id = :service_id AND dedup_key {merged_keys} GROUP BY dedup_key)"
+    f" UNION ALL {_LATEST} FROM alerts WHERE id {{recent_latest}}"
     " UNION ALL SELECT 'g', id, group_key, NULL, severity, NULL, NULL, created_at, NULL,"
     " severity_set_by_user, NULL FROM incidents"
     f" WHERE {_OPEN_GROUP} AND group_key {{group_keys}}",
@@ -132,6 +136,15 @@ _SELECT_KNOWN = Sql(
             f" WHERE {_not_firing('k.key', offset=' OFFSET 0')}",
         ]
     ),
+)
+# SQLite: every resolved alert of keys whose latest alert is resolved and that fire again (late
+# duplicates by their startsAt, and the incidents each key was part of).
+_SELECT_RESOLVED = Sql(
+    "SELECT dedup_key, starts_at, incident_id FROM alerts WHERE id IN (SELECT alert_id"
+    " FROM alert_keys WHERE service_id = :service_id AND dedup_key {keys})"
+    f" AND status = '{_RESOLVED}'"
+    " UNION ALL SELECT dedup_key, starts_at, incident_id FROM alerts"
+    f" WHERE id {{recent_ids}} AND status = '{_RESOLVED}'"
 )
 _SELECT_SEVERITIES = Sql("SELECT id, severity, severity_set_by_user FROM incidents WHERE id {ids}")
 _RAISE_SEVERITIES = Sql(
@@ -274,6 +287,10 @@ def ingest_requests(
     driver = Driver(session)
     if not service_locked:  # else the caller took it with the service (`service_for_key`)
         _lock_service(driver, service.id)
+    if not driver.postgres:  # under the write lock, which this transaction holds from BEGIN
+        tier = recent_keys(driver.connection.engine)
+        tier.refresh(driver)
+        tier.merge_if_due(driver)
     known = _load_known(driver, service, all_events, now)
     firing = known.firing
     resolved = known.resolved
@@ -518,17 +535,33 @@ def _load_known(
         elif grouped:
             new_keys.add(e.dedup_key)
     known = _Known(firing={}, resolved=_Resolved(), group_keys=group_keys)
-    rows = driver.rows(
-        _SELECT_KNOWN,
-        service_id=service.id,
-        keys=sorted({e.dedup_key for e in events}),
-        new_keys=sorted(new_keys),
-        group_keys=sorted({key for key in group_keys if key is not None}),
-        window_start=now - timedelta(seconds=service.group_window_seconds),
-        draw_keys=sorted(triggered),
-        draw_incidents=not grouped,
-    )
+    keys = {e.dedup_key for e in events}
+    window_start = now - timedelta(seconds=service.group_window_seconds)
+    open_group_keys = sorted({key for key in group_keys if key is not None})
+    recent: dict[str, list[int]] = {}
+    if driver.postgres:
+        rows = driver.rows(
+            _SELECT_KNOWN,
+            service_id=service.id,
+            keys=sorted(keys),
+            new_keys=sorted(new_keys),
+            group_keys=open_group_keys,
+            window_start=window_start,
+            draw_keys=sorted(triggered),
+            draw_incidents=not grouped,
+        )
+    else:
+        recent = recent_keys(driver.connection.engine).ids_of(service.id, keys)
+        rows = driver.rows(
+            _SELECT_KNOWN,
+            service_id=service.id,
+            merged_keys=sorted(keys.difference(recent)),
+            recent_latest=sorted(ids[-1] for ids in recent.values()),
+            group_keys=open_group_keys,
+            window_start=window_start,
+        )
     resolved = known.resolved
+    firing_again: list[str] = []  # SQLite: keys whose latest alert is resolved, to fire anew
     for (
         tag,
         row_id,
@@ -554,21 +587,39 @@ def _load_known(
             if acked is not None:
                 state.values["acknowledged_at"] = parse_sqlite_datetime(acked)
             known.firing[key] = state
+        elif tag == "r" and not driver.postgres:
+            if key in new_keys:
+                firing_again.append(key)
         elif tag == "r":
-            if key in explicit:
-                resolved.stale.add((key, parse_sqlite_datetime(at)))
-            if incident_id is not None:
-                resolved.incidents_of.setdefault(key, set()).add(incident_id)
+            _note_resolved(resolved, explicit, key, at, incident_id)
         elif tag == "g":
             known.open_groups.append((at, row_id, key, severity, bool(by_user)))
         else:
             known.alert_ids.append(row_id)
             if more is not None:
                 known.incident_ids.append(more)
+    if firing_again:
+        rows = driver.rows(
+            _SELECT_RESOLVED,
+            service_id=service.id,
+            keys=firing_again,  # a key the recent tier holds may have older alerts too
+            recent_ids=[i for again in firing_again for i in recent.get(again, ())],
+        )
+        for key, at, incident_id in rows:
+            _note_resolved(resolved, explicit, key, at, incident_id)
     known.open_groups.sort()
     known.alert_ids.sort()
     known.incident_ids.sort()
     return known
+
+
+def _note_resolved(
+    resolved: _Resolved, explicit: set[str], key: str, starts_at: Any, incident_id: int | None
+) -> None:
+    if key in explicit:
+        resolved.stale.add((key, parse_sqlite_datetime(starts_at)))
+    if incident_id is not None:
+        resolved.incidents_of.setdefault(key, set()).add(incident_id)
 
 
 @dataclass(slots=True)
@@ -755,6 +806,10 @@ def _write_alerts(
             )
         driver.insert_values(_INSERT_ALERTS, rows, later=True)
         result.alerts_created += len(rows)
+        if not driver.postgres:
+            recent_keys(driver.connection.engine).inserted(
+                driver, service_id, [(state.dedup_key, state.id) for state in new_states]
+            )
 
 
 def _record_alert_events(

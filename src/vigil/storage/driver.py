@@ -288,6 +288,11 @@ class Driver:
         # The ingest writer's transaction, where `flush` leaves its statement (PostgreSQL).
         self._deferred: DeferredTransaction | None = connection.info.get(DEFERRED_TRANSACTION)
 
+    @property
+    def connection(self) -> sa.Connection:
+        """The SQLAlchemy connection whose transaction this driver works in."""
+        return self._connection
+
     def flush(self) -> None:
         """Send the writes waiting since `insert(later=True)` / `run_many(later=True)`, all in
         one statement: each is a `WITH` part of it but the last.

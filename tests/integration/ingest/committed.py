@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0
-from vigil.alerts.models import Alert
+from vigil.alerts.dedup import delete_alerts_of_service
 from vigil.services import service as services
 from vigil.services.models import Service
 from vigil.services.schemas import ServiceCreate
@@ -42,6 +42,6 @@ def committed_service(engine: sa.Engine, data: ServiceCreate) -> Iterator[Commit
         yield committed
     finally:
         with Session(engine) as cleanup:
-            cleanup.execute(sa.delete(Alert).where(Alert.service_id == committed.id))
+            delete_alerts_of_service(cleanup, committed.id)
             cleanup.execute(sa.delete(Service).where(Service.id == committed.id))
             cleanup.commit()
