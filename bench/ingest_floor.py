@@ -4,15 +4,21 @@ Inserts rows shaped like a Prometheus batch's alerts (already converted to what 
 so no Vigil code runs) into the `alerts` table of a database migrated by `vigil db upgrade`,
 with the ingest writer's pragmas: write-ahead log, `synchronous=NORMAL`, a 32 MiB page cache,
 commits of `--per-commit` rows, checkpoints between commits (off the clock, as `vigil serve`
-checkpoints in another process). It times the same inserts with the table's indexes as
-migrated, without the dedup index, and without any index, so the share of each shows.
+checkpoints in another process). It times the same inserts three ways:
+
+- "one unique index": with the unique dedup index SQLite had until migration 0012
+  (`uq_alerts_service_dedup_key_open`), which each new alert's random key hits at a page of its
+  own;
+- "two tiers": as migrated, keys merged into `alert_keys` in one sorted insert every
+  `--merge-every` rows (`vigil.alerts.dedup`; the merges are on the clock);
+- "without any index".
 
 Set beside `ingest.py`'s CPU per alert of the writer process and of Alertmanager, it tells how
 much of the writer's time any change to Vigil's own code can still win (docs/PERFORMANCE.md,
-session 17).
+sessions 17 and 19).
 
     .venv/bin/python bench/ingest_floor.py
-    .venv/bin/python bench/ingest_floor.py --stored 240000 --per-commit 600 --rounds 3
+    .venv/bin/python bench/ingest_floor.py --stored 200000 --per-commit 770 --timed 160
     .venv/bin/python bench/ingest_floor.py --stored 200000 --per-commit 700 --page-size 65536
 """
 
@@ -39,8 +45,15 @@ COLUMNS = (
     " event_count, acknowledged_at, resolved_at, raw_payload"
 )
 INSERT = f"INSERT INTO alerts ({COLUMNS}) VALUES ({', '.join('?' * 21)})"
-DEDUP_INDEX = "uq_alerts_service_dedup_key_open"
-VARIANTS = ("as migrated", "without the dedup index", "without any index")
+ONE_INDEX = (
+    "CREATE UNIQUE INDEX uq_alerts_service_dedup_key_open"
+    " ON alerts (service_id, dedup_key, open_marker)"
+)
+MERGE = (
+    "INSERT INTO alert_keys (service_id, dedup_key, alert_id) SELECT service_id, dedup_key, id"
+    " FROM alerts WHERE id > ? ORDER BY service_id, dedup_key, id"
+)
+VARIANTS = ("one unique index", "two tiers", "without any index")
 
 
 def migrated_database(directory: str) -> Path:
@@ -115,13 +128,13 @@ def set_page_size(path: Path, page_size: int) -> None:
 
 
 def measure(
-    path: Path, variant: str, *, stored: int, per_commit: int, timed: int
+    path: Path, variant: str, *, stored: int, per_commit: int, timed: int, merge_every: int
 ) -> tuple[float, float]:
     """Microseconds per row of the timed commits, after `stored` rows went in untimed, and the
     write-ahead log's frames (pages written) per row."""
     connection = connect(path)
-    if variant != VARIANTS[0]:
-        connection.execute(f"DROP INDEX IF EXISTS {DEDUP_INDEX}")
+    if variant == VARIANTS[0]:
+        connection.execute(ONE_INDEX)
     if variant == VARIANTS[2]:
         names = connection.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts'"
@@ -132,13 +145,18 @@ def measure(
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     untimed = stored // per_commit
     next_id = 1
+    merged_upto = 0
     seconds = 0.0
     frames = 0
     for commit in range(untimed + timed):
+        stored_so_far = next_id - 1
         rows = alert_rows(next_id, per_commit)
         next_id += per_commit
         started = time.perf_counter()
         connection.execute("BEGIN IMMEDIATE")
+        if variant == VARIANTS[1] and stored_so_far - merged_upto >= merge_every:
+            connection.execute(MERGE, (merged_upto,))  # as a pass does, before its own rows
+            merged_upto = stored_so_far
         connection.executemany(INSERT, rows)
         connection.execute("COMMIT")
         if commit >= untimed:
@@ -158,12 +176,16 @@ def main() -> int:
     parser.add_argument("--timed", type=int, default=50, help="timed commits")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
+        "--merge-every", type=int, default=40_000, help="two tiers: rows between merges"
+    )
+    parser.add_argument(
         "--page-size", type=int, default=4096, help="bytes per page (Vigil's databases: 4096)"
     )
     args = parser.parse_args()
     print(
         f"SQLite {sqlite3.sqlite_version}; {args.per_commit} rows per commit, timed after "
-        f"{args.stored:,} rows; pages of {args.page_size:,} bytes"
+        f"{args.stored:,} rows; pages of {args.page_size:,} bytes; two tiers merge every "
+        f"{args.merge_every:,} rows"
     )
     print(
         f"{'round':>5} "
@@ -184,6 +206,7 @@ def main() -> int:
                         stored=args.stored,
                         per_commit=args.per_commit,
                         timed=args.timed,
+                        merge_every=args.merge_every,
                     )
                 )
         cells = " ".join(f"{f'{micros:.1f} / {frames:.2f}':>24}" for micros, frames in figures)
