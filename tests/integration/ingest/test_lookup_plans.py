@@ -79,14 +79,16 @@ def _explain(session: Session, sql: Sql, params: list[Any]) -> dict[str, Any]:
 def _explain_known(session: Session, **asked: Any) -> dict[str, Any]:
     """The plan of `_SELECT_KNOWN` asking only about `asked` (the other lists empty)."""
     statement = ingest._SELECT_KNOWN
+    keys = asked.pop("keys", [])
+    flags = ingest.postgres_key_flags(
+        keys, new_keys=set(asked.pop("new_keys", [])), draw_keys=set()
+    )
     values = {
         "service_id": asked.pop("service_id"),
-        "keys": [],
-        "new_keys": [],
         "group_keys": [],
-        "draw_keys": [],
         "window_start": T0 - timedelta(hours=1),
         "draw_incidents": False,
+        **flags,
         **asked,
     }
     params = [
@@ -114,8 +116,8 @@ def test_a_storm_on_a_new_service_reads_only_the_alerts_it_names(
             {"id": new.id},
         )
     asked = keys[:: _STORM // _ASKED][:_ASKED]
-    # Resolved alerts are asked for as keys about to fire, the firing ones as the pass's keys.
-    lists = {"keys": asked} if status == "firing" else {"new_keys": asked}
+    # Every key is one of the pass's keys; resolved alerts are read for keys about to fire.
+    lists = {"keys": asked} if status == "firing" else {"keys": asked, "new_keys": asked}
 
     plan = _explain_known(session, service_id=new.id, **lists)
 
@@ -131,12 +133,11 @@ def test_ids_are_drawn_only_for_keys_that_are_not_firing(
     driver = Driver(session)
     service = make_service(name="ids")
     firing = _open_alerts(driver, service.id, "ids", 3)
+    keys = [*firing, "new-1", "new-2"]
     values = {
         "service_id": service.id,
-        "keys": [*firing, "new-1", "new-2"],
-        "new_keys": [],
+        **ingest.postgres_key_flags(keys, new_keys=set(), draw_keys=set(keys)),
         "group_keys": [],
-        "draw_keys": [*firing, "new-1", "new-2"],
         "window_start": T0,
         "draw_incidents": True,
     }
