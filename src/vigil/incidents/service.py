@@ -179,7 +179,7 @@ def delete_service(session: Session, *, service_id: int) -> None:
 
     The service is locked first, so no ingest opens an incident or adds an alert between the
     check and the delete. Its alerts go by hand: they refer to it without a foreign key
-    (migration 0011).
+    (migration 0011), as alerts refer to incidents on PostgreSQL (0013).
     """
     services.lock_service(session, service_id=service_id)
     open_count = session.scalar(
@@ -193,4 +193,10 @@ def delete_service(session: Session, *, service_id: int) -> None:
             field="service_id",
         )
     delete_alerts_of_service(session, service_id)
+    # Alerts of other services merged into its incidents stay, without an incident (on
+    # PostgreSQL no foreign key does this: migration 0013).
+    its_incidents = sa.select(Incident.id).where(Incident.service_id == service_id)
+    session.execute(
+        sa.update(Alert).where(Alert.incident_id.in_(its_incidents)).values(incident_id=None)
+    )
     services.delete_service(session, service_id=service_id)
