@@ -9,10 +9,11 @@ sessions 15–19). This is a two-level LSM tree instead:
 - Alerts above a watermark (`alert_key_merges.merged_upto`) are the recent tier. Their keys
   are in no index on disk: each process that ingests keeps them in memory (`RecentAlertKeys`),
   read from the alerts table itself, whose rows SQLite appends in id order.
-- Once the recent tier holds `MERGE_EVERY` alerts, the ingest pass that notices moves their keys
-  into `alert_keys` (a table clustered on service, key and alert id) in one sorted insert, and
-  raises the watermark, in its own transaction: a batch of sorted keys shares index pages, so
-  a merge writes each page once for dozens of alerts.
+- Once the recent tier holds `MERGE_EVERY` alerts, they become a batch, sorted by key, that
+  the next `MERGE_SLICES` ingest passes insert into `alert_keys` (a table clustered on service,
+  key and alert id) a slice each; the last raises the watermark. Sorted keys share index pages,
+  so a merge writes each page once for many alerts, and a slice is a range of keys, so each pass
+  writes only that range's pages.
 
 A lookup asks both tiers. Nothing in the database enforces one firing alert per key any more:
 on SQLite every writer takes the database's one write lock for its whole transaction, and the
@@ -43,6 +44,11 @@ from vigil.storage.driver import Driver, Sql
 # (`bench/ingest_floor.py --tiers`), 30,000 cost 7.2 µs an alert and 60,000 6.2, against 11.5 µs
 # for the one index; the memory tier holds about 120 bytes per key.
 MERGE_EVERY = 40_000
+# A merge goes in this many passes, each a slice of its keys in key order: one statement for all
+# of them held SQLite's write lock for 204 ms once `alert_keys` had 1.5 million keys (every page of
+# the index a batch lands on is written), and single alerts' p99 at half rate went past 50 ms.
+# A slice of the sorted batch is a range of keys, so it lands on that range's pages only.
+MERGE_SLICES = 16
 
 # No row until the first merge or deletion: nothing merged, generation 0.
 _STATE = Sql("SELECT merged_upto, generation FROM alert_key_merges WHERE id = 1")
@@ -50,15 +56,17 @@ _TOP = Sql("SELECT COALESCE(MAX(id), 0) FROM alerts")
 _RECENT_ROWS = Sql(
     "SELECT id, service_id, dedup_key FROM alerts WHERE id > :after AND id <= :upto ORDER BY id"
 )
-_MERGE = Sql(
-    "INSERT INTO alert_keys (service_id, dedup_key, alert_id)"
-    " SELECT service_id, dedup_key, id FROM alerts WHERE id > :after AND id <= :upto"
-    " ORDER BY service_id, dedup_key, id"
-)
-_SET_WATERMARK = Sql(
-    "INSERT INTO alert_key_merges (id, merged_upto, generation) VALUES (1, :upto, 0)"
+# OR IGNORE: a slice merged by a process that crashed, or by another process, may come again.
+_MERGE_SLICE = "INSERT OR IGNORE INTO alert_keys (service_id, dedup_key, alert_id) VALUES (?, ?, ?)"
+# Raised only from where this process read it, in the generation it read (a deletion since
+# means some of the batch's ids may have gone to other alerts).
+_RAISE_WATERMARK = Sql(
+    "INSERT INTO alert_key_merges (id, merged_upto, generation) VALUES (1, :upto, :generation)"
     " ON CONFLICT (id) DO UPDATE SET merged_upto = excluded.merged_upto"
+    " WHERE alert_key_merges.merged_upto = :after"
+    " AND alert_key_merges.generation = excluded.generation"
 )
+_LOWER_WATERMARK = Sql("UPDATE alert_key_merges SET merged_upto = :upto WHERE id = 1")
 # After alerts are deleted: ids at the top are free again (SQLite takes the largest id plus one),
 # so the watermark comes down to the largest left, or new alerts would take ids "merged" already
 # and no tier would hold their keys; and every process reads its recent tier again.
@@ -68,17 +76,27 @@ _AFTER_DELETE = (
     " merged_upto = MIN(alert_key_merges.merged_upto, (SELECT COALESCE(MAX(id), 0) FROM alerts))"
 )
 
+_Keys = dict[int, dict[str, list[int]]]
+
 
 class RecentAlertKeys:
     """The recent tier of one SQLite database, as one process knows it: for each service, each
-    dedup key's alert ids above the watermark, oldest first."""
+    dedup key's alert ids above the watermark, oldest first.
+
+    While a merge is under way its keys stay in `merging` (and are looked up there) until the
+    watermark rises past them; alerts inserted meanwhile go to `keys`.
+    """
 
     def __init__(self) -> None:
-        self.keys: dict[int, dict[str, list[int]]] = {}
+        self.keys: _Keys = {}
+        self.merging: _Keys = {}
         self.merged_upto = -1  # -1: never read
         self.generation = -1
         self.top = 0  # the largest alert id accounted for
-        self.size = 0  # alert ids held
+        self.size = 0  # alert ids held in `keys`
+        self._batch: list[tuple[int, str, int]] = []  # `merging`'s ids, sorted by key
+        self._batch_end = 0  # the watermark once the batch is merged
+        self._sliced = 0  # rows of the batch merged so far
         # The connection whose transaction taught this cache something not yet committed.
         self._tentative: sa.Connection | None = None
         self._lock = threading.Lock()
@@ -94,13 +112,17 @@ class RecentAlertKeys:
             self.forget()
 
     def forget(self) -> None:
-        """Read the recent tier again at the next `refresh`."""
+        """Read the recent tier again at the next `refresh` (and start any merge over)."""
         with self._lock:
             self.keys = {}
+            self.merging = {}
             self.merged_upto = -1
             self.generation = -1
             self.top = 0
             self.size = 0
+            self._batch = []
+            self._batch_end = 0
+            self._sliced = 0
             self._tentative = None
 
     # --- under the database's write lock, inside the ingest transaction ---
@@ -112,7 +134,7 @@ class RecentAlertKeys:
         merged_upto, generation = state[0] if state else (0, 0)
         ((top,),) = driver.rows(_TOP)
         if top < merged_upto:  # alerts at the top went without `delete_alerts_of_service`
-            driver.run(_SET_WATERMARK, upto=top)
+            driver.run(_LOWER_WATERMARK, upto=top)
             merged_upto = top
             generation = -2  # read everything again
         stale = (
@@ -129,52 +151,74 @@ class RecentAlertKeys:
             self._tentative = connection
             rows = driver.rows(_RECENT_ROWS, after=self.top, upto=top)
             for alert_id, service_id, key in rows:
-                self._add(service_id, key, alert_id)
+                _add(self.keys, service_id, key, alert_id)
+            self.size += len(rows)
             self.top = top
 
-    def merge_if_due(self, driver: Driver) -> None:
-        """Move the recent tier's keys into `alert_keys` once it holds `MERGE_EVERY` alerts."""
-        if self.size < MERGE_EVERY:
-            return
-        driver.run(_MERGE, after=self.merged_upto, upto=self.top)
-        driver.run(_SET_WATERMARK, upto=self.top)
+    def merge_step(self, driver: Driver) -> None:
+        """Start a merge once the tier holds `MERGE_EVERY` alerts, or merge the next slice of
+        the one under way; the last slice raises the watermark."""
+        if not self._batch:
+            if self.size < MERGE_EVERY:
+                return
+            self.merging, self.keys, self.size = self.keys, {}, 0
+            self._batch = sorted(
+                (service_id, key, alert_id)
+                for service_id, keys in self.merging.items()
+                for key, ids in keys.items()
+                for alert_id in ids
+            )
+            self._batch_end = self.top
+            self._sliced = 0
         self._tentative = driver.connection
-        self.keys = {}
-        self.size = 0
-        self.merged_upto = self.top
+        step = -(-len(self._batch) // MERGE_SLICES)
+        driver.sqlite_many(_MERGE_SLICE, self._batch[self._sliced : self._sliced + step])
+        self._sliced += step
+        if self._sliced < len(self._batch):
+            return
+        driver.run(
+            _RAISE_WATERMARK,
+            upto=self._batch_end,
+            after=self.merged_upto,
+            generation=self.generation,
+        )
+        self.merged_upto = self._batch_end
+        self.merging = {}
+        self._batch = []
 
     def inserted(self, driver: Driver, service_id: int, rows: Iterable[tuple[str, int]]) -> None:
         """Alerts the pass has just inserted, (key, id) in id order: the next ids after `top`."""
         self._tentative = driver.connection
-        keys = self.keys.setdefault(service_id, {})
-        last = self.top
-        added = 0
+        keys = self.keys
         for key, alert_id in rows:
-            ids = keys.get(key)
-            if ids is None:
-                keys[key] = [alert_id]
-            else:
-                ids.append(alert_id)
-            last = alert_id
-            added += 1
-        self.size += added
-        self.top = last
+            _add(keys, service_id, key, alert_id)
+            self.size += 1
+            self.top = alert_id
 
     def ids_of(self, service_id: int, keys: Iterable[str]) -> dict[str, list[int]]:
-        """The recent tier's alert ids of those of `keys` it holds."""
-        held = self.keys.get(service_id)
-        if not held:
+        """The recent tier's alert ids of those of `keys` it holds, oldest first."""
+        held = self.keys.get(service_id) or {}
+        merging = self.merging.get(service_id) or {}
+        if not held and not merging:
             return {}
-        return {key: ids for key in keys if (ids := held.get(key)) is not None}
+        found = {}
+        for key in keys:
+            older = merging.get(key)
+            newer = held.get(key)
+            if older is not None or newer is not None:
+                found[key] = [*(older or ()), *(newer or ())]
+        return found
 
-    def _add(self, service_id: int, key: str, alert_id: int) -> None:
-        keys = self.keys.setdefault(service_id, {})
-        ids = keys.get(key)
-        if ids is None:
-            keys[key] = [alert_id]
-        else:
-            ids.append(alert_id)
-        self.size += 1
+
+def _add(keys: _Keys, service_id: int, key: str, alert_id: int) -> None:
+    service_keys = keys.get(service_id)
+    if service_keys is None:
+        service_keys = keys[service_id] = {}
+    ids = service_keys.get(key)
+    if ids is None:
+        service_keys[key] = [alert_id]
+    else:
+        ids.append(alert_id)
 
 
 _TIERS: weakref.WeakKeyDictionary[sa.Engine, RecentAlertKeys] = weakref.WeakKeyDictionary()

@@ -276,7 +276,7 @@ def ingest_requests(
     if not driver.postgres:  # under the write lock, which this transaction holds from BEGIN
         tier = recent_keys(driver.connection.engine)
         tier.refresh(driver)
-        tier.merge_if_due(driver)
+        tier.merge_step(driver)
     known = _load_known(driver, service, all_events, now)
     firing = known.firing
     resolved = known.resolved

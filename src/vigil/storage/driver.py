@@ -503,6 +503,12 @@ class Driver:
             with self._cursor(insert.sqlite) as cursor:
                 cursor.executemany(insert.sqlite, values)
 
+    def sqlite_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """A SQLite statement run for rows of positional values, in C (`executemany`)."""
+        if rows:
+            with self._cursor(statement) as cursor:
+                cursor.executemany(statement, rows)
+
     def insert_values(
         self, insert: Insert, rows: Sequence[Sequence[Any]], *, later: bool = False
     ) -> None:

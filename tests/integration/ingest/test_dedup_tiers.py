@@ -223,3 +223,54 @@ def test_upgrading_merges_the_keys_of_every_existing_alert(tmp_path: Path) -> No
         state = conn.exec_driver_sql("SELECT merged_upto, generation FROM alert_key_merges")
         assert list(state) == [(3, 0)]
     engine.dispose()
+
+
+def _merged(db: Database) -> tuple[int, int]:
+    """(keys in `alert_keys`, the watermark)."""
+    with db.read_session() as session:
+        keys = session.scalar(sa.select(sa.func.count()).select_from(AlertKey))
+        watermark = session.scalar(sa.text("SELECT merged_upto FROM alert_key_merges"))
+        return keys or 0, watermark or 0
+
+
+def test_a_merge_in_slices_keeps_every_key_found_while_it_runs(
+    shared_file: tuple[Database, Database, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dedup, "MERGE_EVERY", 20)
+    monkeypatch.setattr(dedup, "MERGE_SLICES", 4)
+    first, _second, service_id = shared_file
+    keys = [f"host-{n:02d}" for n in range(20)]
+    _ingest_in(first, service_id, [_fire(key) for key in keys])
+    merged = []
+    for n in range(5):  # the batch starts at the first pass and takes four
+        _ingest_in(first, service_id, [_fire(key) for key in keys] + [_fire(f"new-{n}")])
+        merged.append(_merged(first))
+    assert merged[0][0] == 5 and merged[0][1] == 0  # one slice in, the watermark unmoved
+    assert merged[3] == (20, 20)  # all four slices: the watermark passes the batch
+    assert _firing_per_key(first, service_id) == {
+        **dict.fromkeys(keys, 1),
+        **{f"new-{n}": 1 for n in range(5)},
+    }
+
+
+def test_a_merge_left_half_done_by_one_process_is_finished_by_another(
+    shared_file: tuple[Database, Database, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that stops mid-merge leaves slices in `alert_keys` below no watermark: the next
+    merge inserts them again (OR IGNORE), and no key is found twice or lost."""
+    monkeypatch.setattr(dedup, "MERGE_EVERY", 20)
+    monkeypatch.setattr(dedup, "MERGE_SLICES", 4)
+    first, second, service_id = shared_file
+    keys = [f"host-{n:02d}" for n in range(20)]
+    _ingest_in(first, service_id, [_fire(key) for key in keys])
+    for _ in range(2):
+        _ingest_in(first, service_id, [_fire(keys[0])])
+    assert _merged(first) == (10, 0)
+    for n in range(6):
+        _ingest_in(second, service_id, [_fire(key) for key in keys] + [_fire(f"new-{n}")])
+    assert _merged(second) == (20, 20)  # its own batch of the 20, half of it inserted twice
+    _ingest_in(first, service_id, [_fire(key) for key in keys])
+    assert _firing_per_key(first, service_id) == {
+        **dict.fromkeys(keys, 1),
+        **{f"new-{n}": 1 for n in range(6)},
+    }
