@@ -20,6 +20,7 @@ sessions 17 and 19).
     .venv/bin/python bench/ingest_floor.py
     .venv/bin/python bench/ingest_floor.py --stored 200000 --per-commit 770 --timed 160
     .venv/bin/python bench/ingest_floor.py --stored 200000 --per-commit 700 --page-size 65536
+    .venv/bin/python bench/ingest_floor.py --merge-growth 1600000   # one merge, and in slices
 """
 
 from __future__ import annotations
@@ -169,6 +170,46 @@ def measure(
     return seconds / rows_timed * 1e6, frames / rows_timed
 
 
+def merge_growth(path: Path, *, total: int, batch: int, slices: int) -> None:
+    """Time merges as `alert_keys` grows: after each `batch` rows inserted, their keys merged in
+    one statement and, on a copy of the same keys, in `slices` sorted slices (the slowest one is
+    what a pass waits for)."""
+    connection = connect(path)
+    connection.execute(
+        "CREATE TABLE keys_sliced (service_id INTEGER NOT NULL, dedup_key TEXT NOT NULL,"
+        " alert_id INTEGER NOT NULL, PRIMARY KEY (service_id, dedup_key, alert_id)) WITHOUT ROWID"
+    )
+    print(f"{'keys merged':>12} {'one statement':>14} {'slowest of ' + str(slices):>16}")
+    next_id = 1
+    for _round in range(total // batch):
+        rows = alert_rows(next_id, batch)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(INSERT, rows)
+        connection.execute("COMMIT")
+        connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        started = time.perf_counter()
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(MERGE, (next_id - 1,))
+        connection.execute("COMMIT")
+        whole = time.perf_counter() - started
+        connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        keys = sorted((row[1], row[3], row[0]) for row in rows)
+        step = -(-len(keys) // slices)
+        slowest = 0.0
+        for start in range(0, len(keys), step):
+            started = time.perf_counter()
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(
+                "INSERT INTO keys_sliced VALUES (?, ?, ?)", keys[start : start + step]
+            )
+            connection.execute("COMMIT")
+            slowest = max(slowest, time.perf_counter() - started)
+            connection.execute("PRAGMA wal_checkpoint(RESTART)")
+        next_id += batch
+        print(f"{next_id - 1 - batch:>12,} {whole * 1000:>11.1f} ms {slowest * 1000:>13.1f} ms")
+    connection.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stored", type=int, default=120_000, help="rows before the timed ones")
@@ -181,7 +222,23 @@ def main() -> int:
     parser.add_argument(
         "--page-size", type=int, default=4096, help="bytes per page (Vigil's databases: 4096)"
     )
+    parser.add_argument(
+        "--merge-growth",
+        type=int,
+        default=0,
+        help="instead: time merges of --merge-every keys as alert_keys grows to this many",
+    )
+    parser.add_argument("--slices", type=int, default=16, help="--merge-growth: sorted slices")
     args = parser.parse_args()
+    if args.merge_growth:
+        with tempfile.TemporaryDirectory(prefix="vigil-floor-") as directory:
+            merge_growth(
+                migrated_database(directory),
+                total=args.merge_growth,
+                batch=args.merge_every,
+                slices=args.slices,
+            )
+        return 0
     print(
         f"SQLite {sqlite3.sqlite_version}; {args.per_commit} rows per commit, timed after "
         f"{args.stored:,} rows; pages of {args.page_size:,} bytes; two tiers merge every "
