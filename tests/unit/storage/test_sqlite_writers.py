@@ -103,6 +103,7 @@ def test_the_write_ahead_log_starts_over_under_a_constant_stream_of_commits(
             session.execute(sa.text("CREATE TABLE t (n INTEGER, body TEXT)"))
         written = 0
         largest_log = 0
+        restarts: set[int] = set()
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             with db.unit_of_work() as session:
@@ -112,15 +113,26 @@ def test_the_write_ahead_log_starts_over_under_a_constant_stream_of_commits(
             written += 1
             if written % 100 == 0:
                 largest_log = max(largest_log, log_file.stat().st_size)
+                restarts.add(_log_restarts(log_file))
         assert written > 2000, "too few commits to tell"
-        # Thousands of pages were written; the log restarted and never held more than a few
-        # hundred of them (4 KiB each), where it used to hold every one.
+        # Thousands of pages were written; the log started over again and again (its header
+        # counts restarts), and its file held a fraction of them, where it used to hold every
+        # one. How often it restarts depends on how the checkpointer's thread is scheduled, so
+        # the bounds leave room for a busy machine (one CI run saw the file reach 28 MiB).
         assert written * 4096 > 8 * 1024 * 1024
-        assert largest_log < 4 * 1024 * 1024
+        assert len(restarts) >= 3
+        assert largest_log < written * 4096 / 2
         with db.unit_of_work() as session:
             assert session.execute(sa.text("SELECT count(*) FROM t")).scalar() == written
     finally:
         db.dispose()
+
+
+def _log_restarts(log_file: Path) -> int:
+    """The write-ahead log header's checkpoint sequence number: SQLite adds one per restart."""
+    with log_file.open("rb") as log:
+        header = log.read(16)
+    return int.from_bytes(header[12:16], "big") if len(header) == 16 else 0
 
 
 def test_a_write_ahead_log_file_grown_by_a_storm_is_given_back_once_writes_are_light(
