@@ -38,11 +38,12 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from vigil.alerts.models import Alert, AlertKey
+from vigil.storage.db import is_postgres
 from vigil.storage.driver import Driver, Sql
 
-# Alerts in the recent tier that call for a merge. In the storage floor's measurements
-# (`bench/ingest_floor.py --tiers`), 30,000 cost 7.2 µs an alert and 60,000 6.2, against 11.5 µs
-# for the one index; the memory tier holds about 120 bytes per key.
+# Alerts in the recent tier that call for a merge: 5.9 µs an alert in the storage floor against
+# 10.3 for the one unique index (`bench/ingest_floor.py`); the memory tier holds about 190 bytes
+# per key.
 MERGE_EVERY = 40_000
 # A merge goes in this many passes, each a slice of its keys in key order: one statement for all
 # of them held SQLite's write lock for 204 ms once `alert_keys` had 1.5 million keys (every page of
@@ -50,9 +51,13 @@ MERGE_EVERY = 40_000
 # A slice of the sorted batch is a range of keys, so it lands on that range's pages only.
 MERGE_SLICES = 16
 
-# No row until the first merge or deletion: nothing merged, generation 0.
-_STATE = Sql("SELECT merged_upto, generation FROM alert_key_merges WHERE id = 1")
-_TOP = Sql("SELECT COALESCE(MAX(id), 0) FROM alerts")
+# The watermark, its generation and the largest alert id, in one statement (one per pass). No
+# row until the first merge or deletion: nothing merged, generation 0.
+_STATE = Sql(
+    "SELECT COALESCE((SELECT merged_upto FROM alert_key_merges WHERE id = 1), 0),"
+    " COALESCE((SELECT generation FROM alert_key_merges WHERE id = 1), 0),"
+    " COALESCE((SELECT MAX(id) FROM alerts), 0)"
+)
 _RECENT_ROWS = Sql(
     "SELECT id, service_id, dedup_key FROM alerts WHERE id > :after AND id <= :upto ORDER BY id"
 )
@@ -66,11 +71,10 @@ _RAISE_WATERMARK = Sql(
     " WHERE alert_key_merges.merged_upto = :after"
     " AND alert_key_merges.generation = excluded.generation"
 )
-_LOWER_WATERMARK = Sql("UPDATE alert_key_merges SET merged_upto = :upto WHERE id = 1")
 # After alerts are deleted: ids at the top are free again (SQLite takes the largest id plus one),
 # so the watermark comes down to the largest left, or new alerts would take ids "merged" already
 # and no tier would hold their keys; and every process reads its recent tier again.
-_AFTER_DELETE = (
+_AFTER_DELETE = Sql(
     "INSERT INTO alert_key_merges (id, merged_upto, generation) VALUES (1, 0, 1)"
     " ON CONFLICT (id) DO UPDATE SET generation = alert_key_merges.generation + 1,"
     " merged_upto = MIN(alert_key_merges.merged_upto, (SELECT COALESCE(MAX(id), 0) FROM alerts))"
@@ -99,9 +103,8 @@ class RecentAlertKeys:
         self._sliced = 0  # rows of the batch merged so far
         # The connection whose transaction taught this cache something not yet committed.
         self._tentative: sa.Connection | None = None
-        self._lock = threading.Lock()
 
-    # --- kept in step with transactions (connection events, any thread) ---
+    # --- kept in step with transactions (events of the connection that ingests) ---
 
     def _committed(self, connection: sa.Connection) -> None:
         if connection is self._tentative:
@@ -113,30 +116,26 @@ class RecentAlertKeys:
 
     def forget(self) -> None:
         """Read the recent tier again at the next `refresh` (and start any merge over)."""
-        with self._lock:
-            self.keys = {}
-            self.merging = {}
-            self.merged_upto = -1
-            self.generation = -1
-            self.top = 0
-            self.size = 0
-            self._batch = []
-            self._batch_end = 0
-            self._sliced = 0
-            self._tentative = None
+        self.keys = {}
+        self.merging = {}
+        self.merged_upto = -1
+        self.generation = -1
+        self.top = 0
+        self.size = 0
+        self._batch = []
+        self._batch_end = 0
+        self._sliced = 0
+        self._tentative = None
 
     # --- under the database's write lock, inside the ingest transaction ---
 
     def refresh(self, driver: Driver) -> None:
         """Bring the tier up to date with the database (the caller holds the write lock)."""
         connection = driver.connection
-        state = driver.rows(_STATE)
-        merged_upto, generation = state[0] if state else (0, 0)
-        ((top,),) = driver.rows(_TOP)
+        ((merged_upto, generation, top),) = driver.rows(_STATE)
         if top < merged_upto:  # alerts at the top went without `delete_alerts_of_service`
-            driver.run(_LOWER_WATERMARK, upto=top)
-            merged_upto = top
-            generation = -2  # read everything again
+            driver.run(_AFTER_DELETE)
+            ((merged_upto, generation, top),) = driver.rows(_STATE)
         stale = (
             merged_upto != self.merged_upto
             or generation != self.generation
@@ -190,9 +189,12 @@ class RecentAlertKeys:
         """Alerts the pass has just inserted, (key, id) in id order: the next ids after `top`."""
         self._tentative = driver.connection
         keys = self.keys
+        added = 0
         for key, alert_id in rows:
             _add(keys, service_id, key, alert_id)
-            self.size += 1
+            added += 1
+        if added:
+            self.size += added
             self.top = alert_id
 
     def ids_of(self, service_id: int, keys: Iterable[str]) -> dict[str, list[int]]:
@@ -243,7 +245,7 @@ def recent_keys(engine: sa.Engine) -> RecentAlertKeys:
 def delete_alerts_of_service(session: Session, service_id: int) -> None:
     """Delete a service's alerts with their keys, keeping both tiers true (any database)."""
     session.execute(sa.delete(Alert).where(Alert.service_id == service_id))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return
     session.execute(sa.delete(AlertKey).where(AlertKey.service_id == service_id))
-    session.execute(sa.text(_AFTER_DELETE))
+    session.execute(sa.text(_AFTER_DELETE.sqlite))

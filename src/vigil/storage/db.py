@@ -180,12 +180,18 @@ def _configure_sqlite(engine: sa.Engine, *, cache_mib: int | None) -> None:
             ) from exc
 
 
-def _lock_file(engine: sa.Engine) -> str | None:
-    """The file whose lock serialises writers of one SQLite database across processes."""
+def _sqlite_file(engine: sa.Engine) -> str | None:
+    """The path of a SQLite database's file (None in memory, or given as a `file:` URI)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
-    return None if database.startswith("file:") else f"{database}-writer.lock"
+    return None if database.startswith("file:") else database
+
+
+def _lock_file(engine: sa.Engine) -> str | None:
+    """The file whose lock serialises writers of one SQLite database across processes."""
+    database = _sqlite_file(engine)
+    return None if database is None else f"{database}-writer.lock"
 
 
 def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
@@ -308,8 +314,8 @@ class Checkpointer:
                 cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
     def _log_file_size(self) -> int:
-        database = self.engine.url.database
-        if not database or database == ":memory:" or database.startswith("file:"):
+        database = _sqlite_file(self.engine)
+        if database is None:
             return 0
         try:
             return Path(f"{database}-wal").stat().st_size
