@@ -194,6 +194,12 @@ def _lock_file(engine: sa.Engine) -> str | None:
     return None if database is None else f"{database}-writer.lock"
 
 
+def _checkpoint_lock_file(engine: sa.Engine) -> str | None:
+    """The file whose lock makes one `Checkpointer` at a time the one that checkpoints."""
+    database = _sqlite_file(engine)
+    return None if database is None else f"{database}-checkpoint.lock"
+
+
 def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
     if isinstance(bind, Session):
         return bind.get_bind().dialect.name == "postgresql"
@@ -265,6 +271,15 @@ class Checkpointer:
     storm overwrites it instead of growing it again every second. When a pass finds the log
     light and fully copied but its file larger than `SQLITE_WAL_KEPT_SIZE`, the storm is over:
     the checkpointer truncates the file, under the write lock as for a restart.
+
+    Every process that writes has one (`vigil serve`, its writer and its worker: three or four
+    for one file), but only one at a time checkpoints: the first to take an exclusive `flock`
+    on `<database>-checkpoint.lock` keeps it while it runs, and the others look again each
+    second, so one takes over when it stops. SQLite runs one checkpoint at a time: when three
+    took turns, a restart waited, holding the write lock, for another process's pass to finish
+    copying (up to 100 ms), and a pass that found another one running read "-1 frames, -1
+    copied" as a light log fully copied and truncated the file in the middle of a storm. At
+    6,500 single alerts a second that stalled commits for 20–50 ms a few times a second.
     """
 
     EVERY_SECONDS = 1.0
@@ -276,6 +291,9 @@ class Checkpointer:
     ) -> None:
         self.engine = engine
         self.write_lock = write_lock
+        path = _checkpoint_lock_file(engine)
+        self._lead_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path else None
+        self.leading = self._lead_fd is None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vigil-checkpoint", daemon=True)
         self._thread.start()
@@ -287,12 +305,26 @@ class Checkpointer:
             except Exception:  # a missed checkpoint only lets the log grow until the next one
                 log.warning("WAL checkpoint failed", exc_info=True)
 
+    def _lead(self) -> bool:
+        """Whether this checkpointer is the one that checkpoints (taking the lead if free)."""
+        if not self.leading and self._lead_fd is not None:
+            try:
+                fcntl.flock(self._lead_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            self.leading = True
+        return self.leading
+
     def checkpoint(self) -> None:
         """One pass: copy what it can without waiting, then restart the log if it is long."""
+        if not self._lead():
+            return
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            _busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if busy or frames < 0:  # another checkpoint (SQLite's own, at a close) is running
+                return
             if frames < self.RESTART_FRAMES:
                 if frames == copied and self._log_file_size() > SQLITE_WAL_KEPT_SIZE:
                     self._under_write_lock(cursor, "TRUNCATE")
@@ -323,7 +355,13 @@ class Checkpointer:
             return 0
 
     def stop(self) -> None:
+        """Stop, and hand the lead to another process's checkpointer."""
         self._stop.set()
+        self._thread.join(timeout=5)
+        if self._lead_fd is not None:
+            os.close(self._lead_fd)  # releases the flock
+            self._lead_fd = None
+            self.leading = False
 
 
 class Database:

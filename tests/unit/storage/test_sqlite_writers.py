@@ -174,3 +174,35 @@ def test_the_ingest_writer_can_ask_for_a_larger_page_cache(tmp_path: Path) -> No
     finally:
         default.dispose()
         larger.dispose()
+
+
+def test_one_checkpointer_at_a_time_checkpoints_a_database_and_another_takes_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vigil serve`, its writer and its worker each have a checkpointer for one file; SQLite
+    runs one checkpoint at a time, and a restart that waited for another process's pass held
+    the write lock meanwhile. So one leads, and another leads once it stops."""
+    monkeypatch.setattr(Checkpointer, "EVERY_SECONDS", 0.02)
+    file = tmp_path / "vigil.db"
+    first = Database.from_url(f"sqlite:///{file}")
+    second = Database.from_url(f"sqlite:///{file}")
+    try:
+        with first.unit_of_work() as session:
+            session.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+        for db in (first, second):  # a write starts each one's checkpointer
+            with db.unit_of_work() as session:
+                session.execute(sa.text("INSERT INTO t VALUES (1)"))
+        checkpointers = [first._checkpointer, second._checkpointer]
+        assert all(checkpointers)
+        time.sleep(0.3)  # many passes each
+        leading = [c for c in checkpointers if c is not None and c.leading]
+        assert len(leading) == 1
+        leader, other = (first, second) if leading[0] is first._checkpointer else (second, first)
+        leader.dispose()
+        deadline = time.monotonic() + 5
+        while not (other._checkpointer is not None and other._checkpointer.leading):
+            assert time.monotonic() < deadline, "no checkpointer took over"
+            time.sleep(0.02)
+    finally:
+        first.dispose()
+        second.dispose()
