@@ -25,6 +25,7 @@ from vigil.incidents.models import (
     StakeholderRule,
     StatusUpdate,
     Task,
+    in_hand,
 )
 from vigil.notify import service as notify
 from vigil.notify.models import ChannelDestination
@@ -423,7 +424,7 @@ def remind_overdue_updates(session: Session, *, now: datetime, config: CommandCo
         candidates = session.scalars(
             sa.select(Incident).where(
                 Incident.severity == severity,
-                Incident.status.not_in([IncidentStatus.RESOLVED, IncidentStatus.TRIGGERED]),
+                in_hand(),  # not triggered, not resolved
                 Incident.merged_into_id.is_(None),
                 sa.func.coalesce(Incident.last_stakeholder_update_at, Incident.created_at)
                 <= now - cadence,

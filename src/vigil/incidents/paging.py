@@ -18,7 +18,7 @@ from vigil.escalation import manager
 from vigil.escalation import service as escalation
 from vigil.escalation.models import EscalationState, IncidentEscalation
 from vigil.escalation.service import IncidentContext
-from vigil.incidents.models import EventKind, Incident, IncidentStatus
+from vigil.incidents.models import EventKind, Incident, IncidentStatus, in_hand
 from vigil.notify import service as notify
 from vigil.notify.service import LinkConfig, PageContent
 from vigil.services.models import Service
@@ -264,6 +264,7 @@ def ack_timeouts(session: Session, *, now: datetime) -> int:
         .join(Service, Service.id == Incident.service_id)
         .where(
             Incident.status == IncidentStatus.ACKNOWLEDGED,
+            in_hand(),  # implied by the status: lets the engine use the index of incidents in hand
             Service.ack_timeout_minutes.is_not(None),
             Incident.acknowledged_at.is_not(None),
         )
