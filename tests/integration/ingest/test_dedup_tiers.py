@@ -274,3 +274,44 @@ def test_a_merge_left_half_done_by_one_process_is_finished_by_another(
         **dict.fromkeys(keys, 1),
         **{f"new-{n}": 1 for n in range(6)},
     }
+
+
+def _merged_keys(db: Database) -> set[str]:
+    with db.read_session() as session:
+        return set(session.scalars(sa.select(AlertKey.dedup_key)))
+
+
+def test_after_a_first_merge_each_pass_merges_one_range_of_keys_sorted_as_they_arrived(
+    shared_file: tuple[Database, Database, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sorting a whole batch when its merge began took that pass 30–45 ms; alerts are now put
+    in their slice's key range as they arrive, by the ranges the last merge found."""
+    monkeypatch.setattr(dedup, "MERGE_EVERY", 40)
+    monkeypatch.setattr(dedup, "MERGE_SLICES", 4)
+    first, _second, service_id = shared_file
+    with first.unit_of_work() as session:  # the engine its writes go through
+        tier = dedup.recent_keys(session.connection().engine)
+    _ingest_in(first, service_id, [_fire(f"host-{n:02d}") for n in range(40)])
+    for n in range(4):  # the first merge: sorted whole, four passes
+        _ingest_in(first, service_id, [_fire(f"late-{n}")])
+    assert _merged(first)[0] == 40
+    bounds = list(tier.bounds)
+    assert len(bounds) == 3 and bounds == sorted(bounds)
+
+    second_batch = [f"host-{n:02d}-b" for n in range(36)]
+    _ingest_in(first, service_id, [_fire(key) for key in second_batch])  # 40 held now
+    before = _merged_keys(first)
+    ranges = []
+    for n in range(4):
+        _ingest_in(first, service_id, [_fire(f"later-{n}")])
+        now_merged = _merged_keys(first)
+        ranges.append({sum(key >= bound for bound in bounds) for key in now_merged - before})
+        before = now_merged
+    assert all(len(found) <= 1 for found in ranges), ranges  # one key range per pass
+    assert set(second_batch) <= _merged_keys(first)
+    assert _firing_per_key(first, service_id) == {
+        **{f"host-{n:02d}": 1 for n in range(40)},
+        **dict.fromkeys(second_batch, 1),
+        **{f"late-{n}": 1 for n in range(4)},
+        **{f"later-{n}": 1 for n in range(4)},
+    }
