@@ -84,7 +84,9 @@ _AFTER_DELETE = Sql(
 )
 
 _Keys = dict[int, dict[str, list[int]]]
-_Row = tuple[int, str, int]  # service, dedup key, alert id: `alert_keys`' order
+# One slice's alerts as service id, dedup key, service id, dedup key, ...: two list slots an
+# alert rather than a tuple of its own (the ingest writer holds 40,000 and their merge's).
+_Part = list[int | str]
 
 
 class RecentAlertKeys:
@@ -106,8 +108,8 @@ class RecentAlertKeys:
         # (in every service: a slice is a range of keys within each service's part of the
         # table). Empty until this process's first merge, which sorts its whole batch instead.
         self.bounds: list[str] = []
-        self._parts: list[list[_Row]] = []  # `keys`' alerts by slice, once `bounds` are known
-        self._slices: list[list[_Row]] = []  # the merge under way, by slice
+        self._parts: list[_Part] = []  # `keys`' alerts by slice, once `bounds` are known
+        self._slices: list[_Part] = []  # the merge under way, by slice
         self._batch_end = 0  # the watermark once the batch is merged
         self._sliced = 0  # slices merged so far
         # The connection whose transaction taught this cache something not yet committed.
@@ -180,9 +182,7 @@ class RecentAlertKeys:
         while self._sliced < len(slices) and not slices[self._sliced]:
             self._sliced += 1
         if self._sliced < len(slices):
-            part = slices[self._sliced]
-            part.sort()
-            driver.sqlite_many(_MERGE_SLICE, part)
+            driver.sqlite_many(_MERGE_SLICE, _rows(slices[self._sliced], self.merging))
             self._sliced += 1
             if any(slices[self._sliced :]):
                 return
@@ -200,9 +200,8 @@ class RecentAlertKeys:
         if first:  # alerts held since the merge began are sorted into slices from now on
             self._parts = _empty_parts()
             for service_id, keys in self.keys.items():
-                for key, ids in keys.items():
-                    part = self._parts[bisect_right(self.bounds, key)]
-                    part.extend((service_id, key, alert_id) for alert_id in ids)
+                for key in keys:
+                    self._parts[bisect_right(self.bounds, key)] += (service_id, key)
 
     def inserted(self, driver: Driver, service_id: int, rows: Iterable[tuple[str, int]]) -> None:
         """Alerts the pass has just inserted, (key, id) in id order: the next ids after `top`."""
@@ -218,7 +217,7 @@ class RecentAlertKeys:
     def _hold(self, service_id: int, key: str, alert_id: int) -> None:
         _add(self.keys, service_id, key, alert_id)
         if self.bounds:
-            self._parts[bisect_right(self.bounds, key)].append((service_id, key, alert_id))
+            self._parts[bisect_right(self.bounds, key)] += (service_id, key)
 
     def ids_of(self, service_id: int, keys: Iterable[str]) -> dict[str, list[int]]:
         """The recent tier's alert ids of those of `keys` it holds, oldest first."""
@@ -235,36 +234,44 @@ class RecentAlertKeys:
         return found
 
 
-def _empty_parts() -> list[list[_Row]]:
+def _empty_parts() -> list[_Part]:
     return [[] for _ in range(MERGE_SLICES)]
 
 
-def _sorted_slices(keys: _Keys) -> list[list[_Row]]:
-    """A batch sorted whole and cut into `MERGE_SLICES` slices (a process's first merge)."""
-    ordered = sorted(
+def _rows(part: _Part, merging: _Keys) -> list[tuple[int, str, int]]:
+    """A slice's rows for `alert_keys`, in its order: every alert id of each of its keys."""
+    pairs = set(zip(part[::2], part[1::2], strict=True))
+    return sorted(
         (service_id, key, alert_id)
-        for service_id, service_keys in keys.items()
-        for key, ids in service_keys.items()
-        for alert_id in ids
+        for service_id, key in pairs
+        for alert_id in merging[service_id][key]
     )
+
+
+def _sorted_slices(keys: _Keys) -> list[_Part]:
+    """A batch sorted whole and cut into `MERGE_SLICES` slices (a process's first merge)."""
+    ordered = sorted((service_id, key) for service_id, held in keys.items() for key in held)
     step = -(-len(ordered) // MERGE_SLICES)
-    return [ordered[start : start + step] for start in range(0, len(ordered), step)]
+    return [
+        [value for pair in ordered[start : start + step] for value in pair]
+        for start in range(0, len(ordered), step)
+    ]
 
 
-def _bounds(slices: list[list[_Row]]) -> list[str]:
-    """Keys that cut a merged batch (its slices, each sorted) into `MERGE_SLICES` even parts,
-    for the next batch's alerts to be sorted into as they arrive."""
-    total = sum(map(len, slices))
+def _bounds(slices: list[_Part]) -> list[str]:
+    """Keys that cut a merged batch (its slices, each a range of keys) into `MERGE_SLICES` even
+    parts, for the next batch's alerts to be sorted into as they arrive."""
+    total = sum(map(len, slices)) // 2
     if not total:
         return []
     bounds = []
-    index, start = 0, 0  # the slice that holds the row at `position`, and its first row's
+    index, start = 0, 0  # the slice that holds the pair at `position`, and its first pair's
     for n in range(1, MERGE_SLICES):
         position = total * n // MERGE_SLICES
-        while position >= start + len(slices[index]):
-            start += len(slices[index])
+        while position >= start + len(slices[index]) // 2:
+            start += len(slices[index]) // 2
             index += 1
-        bounds.append(slices[index][position - start][1])
+        bounds.append(str(slices[index][2 * (position - start) + 1]))
     return sorted(bounds)
 
 
