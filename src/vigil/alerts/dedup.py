@@ -84,7 +84,7 @@ _AFTER_DELETE = Sql(
 )
 
 _Keys = dict[int, dict[str, list[int]]]
-# One slice's alerts as service id, dedup key, service id, dedup key, ...: two list slots an
+# One slice's alerts as service id, dedup key, alert id, service id, ...: three list slots an
 # alert rather than a tuple of its own (the ingest writer holds 40,000 and their merge's).
 _Part = list[int | str]
 
@@ -182,7 +182,9 @@ class RecentAlertKeys:
         while self._sliced < len(slices) and not slices[self._sliced]:
             self._sliced += 1
         if self._sliced < len(slices):
-            driver.sqlite_many(_MERGE_SLICE, _rows(slices[self._sliced], self.merging))
+            part = slices[self._sliced]
+            rows = zip(part[::3], part[1::3], part[2::3], strict=True)
+            driver.sqlite_many(_MERGE_SLICE, sorted(rows))
             self._sliced += 1
             if any(slices[self._sliced :]):
                 return
@@ -200,8 +202,10 @@ class RecentAlertKeys:
         if first:  # alerts held since the merge began are sorted into slices from now on
             self._parts = _empty_parts()
             for service_id, keys in self.keys.items():
-                for key in keys:
-                    self._parts[bisect_right(self.bounds, key)] += (service_id, key)
+                for key, ids in keys.items():
+                    part = self._parts[bisect_right(self.bounds, key)]
+                    for alert_id in ids:
+                        part += (service_id, key, alert_id)
 
     def inserted(self, driver: Driver, service_id: int, rows: Iterable[tuple[str, int]]) -> None:
         """Alerts the pass has just inserted, (key, id) in id order: the next ids after `top`."""
@@ -217,7 +221,7 @@ class RecentAlertKeys:
     def _hold(self, service_id: int, key: str, alert_id: int) -> None:
         _add(self.keys, service_id, key, alert_id)
         if self.bounds:
-            self._parts[bisect_right(self.bounds, key)] += (service_id, key)
+            self._parts[bisect_right(self.bounds, key)] += (service_id, key, alert_id)
 
     def ids_of(self, service_id: int, keys: Iterable[str]) -> dict[str, list[int]]:
         """The recent tier's alert ids of those of `keys` it holds, oldest first."""
@@ -238,22 +242,17 @@ def _empty_parts() -> list[_Part]:
     return [[] for _ in range(MERGE_SLICES)]
 
 
-def _rows(part: _Part, merging: _Keys) -> list[tuple[int, str, int]]:
-    """A slice's rows for `alert_keys`, in its order: every alert id of each of its keys."""
-    pairs = set(zip(part[::2], part[1::2], strict=True))
-    return sorted(
-        (service_id, key, alert_id)
-        for service_id, key in pairs
-        for alert_id in merging[service_id][key]
-    )
-
-
 def _sorted_slices(keys: _Keys) -> list[_Part]:
     """A batch sorted whole and cut into `MERGE_SLICES` slices (a process's first merge)."""
-    ordered = sorted((service_id, key) for service_id, held in keys.items() for key in held)
+    ordered = sorted(
+        (service_id, key, alert_id)
+        for service_id, held in keys.items()
+        for key, ids in held.items()
+        for alert_id in ids
+    )
     step = -(-len(ordered) // MERGE_SLICES)
     return [
-        [value for pair in ordered[start : start + step] for value in pair]
+        [value for row in ordered[start : start + step] for value in row]
         for start in range(0, len(ordered), step)
     ]
 
@@ -261,17 +260,17 @@ def _sorted_slices(keys: _Keys) -> list[_Part]:
 def _bounds(slices: list[_Part]) -> list[str]:
     """Keys that cut a merged batch (its slices, each a range of keys) into `MERGE_SLICES` even
     parts, for the next batch's alerts to be sorted into as they arrive."""
-    total = sum(map(len, slices)) // 2
+    total = sum(map(len, slices)) // 3
     if not total:
         return []
     bounds = []
-    index, start = 0, 0  # the slice that holds the pair at `position`, and its first pair's
+    index, start = 0, 0  # the slice that holds the alert at `position`, and its first alert's
     for n in range(1, MERGE_SLICES):
         position = total * n // MERGE_SLICES
-        while position >= start + len(slices[index]) // 2:
-            start += len(slices[index]) // 2
+        while position >= start + len(slices[index]) // 3:
+            start += len(slices[index]) // 3
             index += 1
-        bounds.append(str(slices[index][2 * (position - start) + 1]))
+        bounds.append(str(slices[index][3 * (position - start) + 1]))
     return sorted(bounds)
 
 
