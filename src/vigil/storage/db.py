@@ -188,16 +188,11 @@ def _sqlite_file(engine: sa.Engine) -> str | None:
     return None if database.startswith("file:") else database
 
 
-def _lock_file(engine: sa.Engine) -> str | None:
-    """The file whose lock serialises writers of one SQLite database across processes."""
+def _lock_file(engine: sa.Engine, purpose: str) -> str | None:
+    """A lock file beside a SQLite database: `writer` serialises its writers across processes,
+    `checkpoint` makes one `Checkpointer` at a time the one that checkpoints."""
     database = _sqlite_file(engine)
-    return None if database is None else f"{database}-writer.lock"
-
-
-def _checkpoint_lock_file(engine: sa.Engine) -> str | None:
-    """The file whose lock makes one `Checkpointer` at a time the one that checkpoints."""
-    database = _sqlite_file(engine)
-    return None if database is None else f"{database}-checkpoint.lock"
+    return None if database is None else f"{database}-{purpose}.lock"
 
 
 def is_postgres(bind: sa.Engine | sa.Connection | Session) -> bool:
@@ -291,7 +286,7 @@ class Checkpointer:
     ) -> None:
         self.engine = engine
         self.write_lock = write_lock
-        path = _checkpoint_lock_file(engine)
+        path = _lock_file(engine, "checkpoint")
         self._lead_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600) if path else None
         self.leading = self._lead_fd is None
         self._stop = threading.Event()
@@ -375,7 +370,7 @@ class Database:
         self.engine = engine
         # One connection shared by threads (tests) must be used by one thread at a time, too.
         serialise = engine.dialect.name == "sqlite" or bind is not None
-        self._lock_path = _lock_file(engine) if bind is None else None
+        self._lock_path = _lock_file(engine, "writer") if bind is None else None
         self._checkpointer: Checkpointer | None = None
         self._autocommit: sa.Engine | None = None
         self._write_lock: FairLock | contextlib.nullcontext[None] = (
