@@ -35,6 +35,7 @@ import threading
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -104,14 +105,17 @@ class RecentAlertKeys:
         self.generation = -1
         self.top = 0  # the largest alert id accounted for
         self.size = 0  # alert ids held in `keys`
-        # The dedup keys at which each slice after the first begins, taken from the last merge
-        # (in every service: a slice is a range of keys within each service's part of the
-        # table). Empty until this process's first merge, which sorts its whole batch instead.
+        # The dedup keys at which each slice after the first begins (in every service: a slice
+        # is a range of keys within each service's part of the table). Learned from each merged
+        # batch for the next; a process's first merge takes them from its own batch.
         self.bounds: list[str] = []
         self._parts: list[_Part] = []  # `keys`' alerts by slice, once `bounds` are known
         self._slices: list[_Part] = []  # the merge under way, by slice
         self._batch_end = 0  # the watermark once the batch is merged
+        self._batch_size = 0  # alerts in the batch
+        self._merged = 0  # of them merged so far (slices `[:_sliced]`)
         self._sliced = 0  # slices merged so far
+        self._next_bounds: list[str] = []  # the keys at the batch's sixteenths, as found
         # The connection whose transaction taught this cache something not yet committed.
         self._tentative: sa.Connection | None = None
 
@@ -136,7 +140,6 @@ class RecentAlertKeys:
         self._parts = _empty_parts() if self.bounds else []
         self._slices = []
         self._batch_end = 0
-        self._sliced = 0
         self._tentative = None
 
     # --- under the database's write lock, inside the ingest transaction ---
@@ -172,22 +175,31 @@ class RecentAlertKeys:
         if not self._slices:
             if self.size < MERGE_EVERY:
                 return
-            self._slices = self._parts if self.bounds else _sorted_slices(self.keys)
-            self.merging, self.keys, self.size = self.keys, {}, 0
-            self._parts = _empty_parts() if self.bounds else []
-            self._batch_end = self.top
-            self._sliced = 0
+            if not self.bounds:  # this process's first merge: the ranges of the batch itself
+                held = sorted(key for service_keys in self.keys.values() for key in service_keys)
+                self.bounds = [held[len(held) * n // MERGE_SLICES] for n in range(1, MERGE_SLICES)]
+                self._parts = _empty_parts()
+                for service_id, service_keys in self.keys.items():
+                    for key, ids in service_keys.items():
+                        part = self._parts[bisect_right(self.bounds, key)]
+                        for alert_id in ids:
+                            part += (service_id, key, alert_id)
+            self._slices, self._parts = self._parts, _empty_parts()
+            self.merging, self.keys = self.keys, {}
+            self._batch_end, self._batch_size, self.size = self.top, self.size, 0
+            self._merged, self._sliced, self._next_bounds = 0, 0, []
         self._tentative = driver.connection
         slices = self._slices
-        while self._sliced < len(slices) and not slices[self._sliced]:
-            self._sliced += 1
-        if self._sliced < len(slices):
+        while self._sliced < len(slices):
             part = slices[self._sliced]
-            rows = zip(part[::3], part[1::3], part[2::3], strict=True)
-            driver.sqlite_many(_MERGE_SLICE, sorted(rows))
             self._sliced += 1
-            if any(slices[self._sliced :]):
-                return
+            if part:
+                rows = sorted(zip(part[::3], part[1::3], part[2::3], strict=True))
+                driver.sqlite_many(_MERGE_SLICE, rows)
+                self._note_bounds(rows)
+                break
+        if any(slices[self._sliced :]):
+            return
         driver.run(
             _RAISE_WATERMARK,
             upto=self._batch_end,
@@ -197,15 +209,16 @@ class RecentAlertKeys:
         self.merged_upto = self._batch_end
         self.merging = {}
         self._slices = []
-        first = not self.bounds
-        self.bounds = _bounds(slices)
-        if first:  # alerts held since the merge began are sorted into slices from now on
-            self._parts = _empty_parts()
-            for service_id, keys in self.keys.items():
-                for key, ids in keys.items():
-                    part = self._parts[bisect_right(self.bounds, key)]
-                    for alert_id in ids:
-                        part += (service_id, key, alert_id)
+        self.bounds = sorted(self._next_bounds)
+
+    def _note_bounds(self, rows: list[Any]) -> None:
+        """Keep the keys of a merged slice's rows (sorted) that cut the batch into even parts:
+        the next batch's ranges."""
+        for n in range(1, MERGE_SLICES):
+            position = self._batch_size * n // MERGE_SLICES - self._merged
+            if 0 <= position < len(rows):
+                self._next_bounds.append(rows[position][1])
+        self._merged += len(rows)
 
     def inserted(self, driver: Driver, service_id: int, rows: Iterable[tuple[str, int]]) -> None:
         """Alerts the pass has just inserted, (key, id) in id order: the next ids after `top`."""
@@ -240,38 +253,6 @@ class RecentAlertKeys:
 
 def _empty_parts() -> list[_Part]:
     return [[] for _ in range(MERGE_SLICES)]
-
-
-def _sorted_slices(keys: _Keys) -> list[_Part]:
-    """A batch sorted whole and cut into `MERGE_SLICES` slices (a process's first merge)."""
-    ordered = sorted(
-        (service_id, key, alert_id)
-        for service_id, held in keys.items()
-        for key, ids in held.items()
-        for alert_id in ids
-    )
-    step = -(-len(ordered) // MERGE_SLICES)
-    return [
-        [value for row in ordered[start : start + step] for value in row]
-        for start in range(0, len(ordered), step)
-    ]
-
-
-def _bounds(slices: list[_Part]) -> list[str]:
-    """Keys that cut a merged batch (its slices, each a range of keys) into `MERGE_SLICES` even
-    parts, for the next batch's alerts to be sorted into as they arrive."""
-    total = sum(map(len, slices)) // 3
-    if not total:
-        return []
-    bounds = []
-    index, start = 0, 0  # the slice that holds the alert at `position`, and its first alert's
-    for n in range(1, MERGE_SLICES):
-        position = total * n // MERGE_SLICES
-        while position >= start + len(slices[index]) // 3:
-            start += len(slices[index]) // 3
-            index += 1
-        bounds.append(str(slices[index][3 * (position - start) + 1]))
-    return sorted(bounds)
 
 
 def _add(keys: _Keys, service_id: int, key: str, alert_id: int) -> None:

@@ -13,7 +13,6 @@ from vigil.storage.base import Base
 from vigil.timeline.models import EventKind, IncidentEvent
 
 __all__ = [
-    "IN_HAND_SQL",
     "EventKind",
     "Incident",
     "IncidentEvent",
