@@ -3,6 +3,7 @@ the OpenAPI document, including how each refuses bad input (422/404/409 naming t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from tests.payloads import alertmanager_message, am_alert, prometheus_alert
 from vigil.accounts.models import User
 from vigil.alerts.models import Alert
 from vigil.services.models import IntegrationKey, Service
@@ -416,6 +418,25 @@ def test_alerts_can_be_listed_and_read_with_their_raw_payload(
     detail = ok(client.get(f"/api/v1/alerts/{alert['id']}", headers=auth))
     assert detail["raw_payload"] == event  # as posted, fields we ignore included
     assert detail["details"] == {"free": 0}
+
+
+@pytest.mark.parametrize("sender", ["prometheus", "alertmanager"])
+def test_a_prometheus_or_alertmanager_alert_reads_back_with_the_payload_as_posted(
+    client: TestClient, auth: dict[str, str], key: str, session: Any, sender: str
+) -> None:
+    """Stored without what the alert's columns hold (`vigil.alerts.raw`), shown whole."""
+    sent = {**prometheus_alert(instance="db-7:9100"), "extra": {"nested": [1, None]}}
+    if sender == "prometheus":
+        posted = client.post(f"/integrations/prometheus/{key}/api/v2/alerts", json=[sent])
+        assert posted.status_code == 200, posted.text
+    else:
+        sent = {**am_alert(instance="db-7:9100"), "extra": {"nested": [1, None]}}
+        ok(client.post(f"/integrations/alertmanager/{key}", json=alertmanager_message(sent)), 200)
+    [alert] = ok(client.get("/api/v1/alerts", headers=auth))["items"]
+    detail = ok(client.get(f"/api/v1/alerts/{alert['id']}", headers=auth))
+    assert detail["raw_payload"] == sent
+    stored = session.execute(sa.text("SELECT raw_payload FROM alerts")).scalar_one()
+    assert "db-7:9100" not in json.dumps(stored)
 
 
 def test_a_large_raw_payload_is_not_stored_whole(

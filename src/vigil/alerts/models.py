@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vigil.storage.base import Base
+from vigil.alerts.raw import restore_raw
+from vigil.storage.base import Base, JSONType
 
 
 class AlertStatus(StrEnum):
@@ -84,8 +85,14 @@ class Alert(Base):
     event_count: Mapped[int] = mapped_column(default=1)
     acknowledged_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
-    # The last payload received, for debugging a sender; capped in size at ingest.
-    raw_payload: Mapped[dict[str, Any] | None]
+    # The last payload received, for debugging a sender; capped in size at ingest, and stored
+    # without what the columns above hold of it (`vigil.alerts.raw`): read `payload_as_sent`.
+    raw_payload: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSONType)
+
+    @property
+    def payload_as_sent(self) -> dict[str, Any] | None:
+        """The last payload received, whole (`raw_payload` may hold only part of it)."""
+        return restore_raw(self.raw_payload, self)
 
 
 class AlertKey(Base):

@@ -37,7 +37,12 @@ class AlertRead(Model):
 
 
 class AlertDetail(AlertRead):
-    raw_payload: dict[str, Any] | None
+    raw_payload: dict[str, Any] | None = Field(
+        validation_alias="payload_as_sent",
+        description="The last payload its sender posted for this alert, as posted (its fields"
+        " may come in another order). Over `VIGIL_RAW_PAYLOAD_LIMIT_BYTES` it is a note of its"
+        " size instead, and null when that limit is 0.",
+    )
 
 
 class TimelineEventRead(Model):

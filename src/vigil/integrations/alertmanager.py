@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError
 
 from vigil.alerts.events import Action, AlertEvent
 from vigil.alerts.keys import label_fingerprint
+from vigil.alerts.raw import compact_raw
 from vigil.integrations.common import (
     DEDUP_KEY_LIMIT,
     Labels,
@@ -124,26 +125,26 @@ def parse_webhook(
             details["values"] = alert.values
         if alert.valueString:
             details["value_string"] = alert.valueString
-        events.append(
-            AlertEvent(
-                action=Action.TRIGGER if alert.status == "firing" else Action.RESOLVE,
-                dedup_key=alert.fingerprint or label_fingerprint(alert.labels),
-                integration_type=integration_type,
-                summary=truncate(summary),
-                severity=alert.labels.get("severity") or alert.labels.get("priority"),
-                source=truncate(
-                    alert.labels.get("instance") or alert.labels.get("job") or message.receiver,
-                    255,
-                ),
-                labels=alert.labels,
-                details=details,
-                links=links,
-                group_key=message.groupKey or None,
-                starts_at=starts_at,
-                ends_at=ends_at,
-                raw=cap_raw(raw, size_estimate=per_alert_size, limit=raw_limit),
-            )
+        event = AlertEvent(
+            action=Action.TRIGGER if alert.status == "firing" else Action.RESOLVE,
+            dedup_key=alert.fingerprint or label_fingerprint(alert.labels),
+            integration_type=integration_type,
+            summary=truncate(summary),
+            severity=alert.labels.get("severity") or alert.labels.get("priority"),
+            source=truncate(
+                alert.labels.get("instance") or alert.labels.get("job") or message.receiver,
+                255,
+            ),
+            labels=alert.labels,
+            details=details,
+            links=links,
+            group_key=message.groupKey or None,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            raw=cap_raw(raw, size_estimate=per_alert_size, limit=raw_limit),
         )
+        event.raw = compact_raw(event.raw, event)
+        events.append(event)
     return events
 
 

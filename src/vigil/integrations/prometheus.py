@@ -13,6 +13,7 @@ from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_
 
 from vigil.alerts.events import Action, AlertEvent
 from vigil.alerts.keys import label_fingerprint
+from vigil.alerts.raw import compact_raw
 from vigil.errors import ValidationFailed
 from vigil.integrations.common import (
     Labels,
@@ -96,24 +97,22 @@ def parse_postable_alerts(
             or labels.get("alertname")
             or "Alert"
         )
-        events.append(
-            AlertEvent(
-                action=Action.RESOLVE if ends_at <= now else Action.TRIGGER,
-                dedup_key=label_fingerprint(labels),
-                integration_type="prometheus",
-                summary=truncate(summary),
-                severity=labels.get("severity") or labels.get("priority"),
-                source=truncate(labels.get("instance") or labels.get("job", ""), 255),
-                labels=labels,
-                details={"annotations": annotations},
-                links=[{"href": alert.generatorURL, "text": "Source"}]
-                if alert.generatorURL
-                else [],
-                starts_at=starts_at,
-                ends_at=ends_at,
-                raw=cap_raw(raw, size_estimate=per_alert_size, limit=raw_limit),
-            )
+        event = AlertEvent(
+            action=Action.RESOLVE if ends_at <= now else Action.TRIGGER,
+            dedup_key=label_fingerprint(labels),
+            integration_type="prometheus",
+            summary=truncate(summary),
+            severity=labels.get("severity") or labels.get("priority"),
+            source=truncate(labels.get("instance") or labels.get("job", ""), 255),
+            labels=labels,
+            details={"annotations": annotations},
+            links=[{"href": alert.generatorURL, "text": "Source"}] if alert.generatorURL else [],
+            starts_at=starts_at,
+            ends_at=ends_at,
+            raw=cap_raw(raw, size_estimate=per_alert_size, limit=raw_limit),
         )
+        event.raw = compact_raw(event.raw, event)
+        events.append(event)
     return events
 
 
