@@ -159,6 +159,39 @@ def test_rows_given_as_tuples_read_back_as_written(
         assert incident.status == "triggered"
 
 
+@pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
+def test_rows_sharing_their_last_columns_read_back_as_written(session: Session, count: int) -> None:
+    """`insert_values(tail=...)`: SQLite spells the shared values out in the statement, quotes
+    and all; PostgreSQL gets whole rows. Either way each row reads back as if written whole."""
+    shared = ("title", "acknowledged_at", "started_at", "severity_set_by_user", "description")
+    order = [c.name for c in Incident.__table__.columns if c.computed is None]
+    order = [name for name in order if name not in shared] + list(shared)
+    insert = Insert(Incident.__table__, order=order)
+    awkward = "it's \"quoted\" '); DROP TABLE incidents; -- \u00e9t\u00e9 \U0001f525"
+    tail = (awkward, None, T0 + timedelta(microseconds=7), True, "")
+    driver = Driver(session)
+    ids = driver.next_ids("incidents", count)
+    heads = []
+    for n, incident_id in enumerate(ids):
+        values = _incident_row(id=incident_id, affected_service_ids=[n])
+        heads.append(
+            tuple(
+                values.get(name, default)
+                for name, default in insert.columns_with_defaults[: -len(tail)]
+            )
+        )
+    driver.insert_values(insert, heads, tail=tail)
+    driver.flush()
+    session.expire_all()
+    for n, incident_id in enumerate(ids):
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert (incident.title, incident.acknowledged_at) == (awkward, None)
+        assert incident.started_at == T0 + timedelta(microseconds=7)
+        assert incident.severity_set_by_user is True
+        assert incident.affected_service_ids == [n]
+
+
 def test_a_column_order_must_name_every_column_once() -> None:
     columns = [c.name for c in Incident.__table__.columns if c.computed is None]
     with pytest.raises(ValueError, match="once each"):

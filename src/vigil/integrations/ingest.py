@@ -155,13 +155,13 @@ _RESOLVE_WITHOUT_FIRING = Sql(
     " AND alerts.open_marker = 1) RETURNING id"
 )
 _ALERTS_TABLE = Alert.__table__
-# The order of `_write_alerts`'s tuples (checked against the table when the module loads).
+# The order of `_write_alerts`'s tuples (checked against the table when the module loads). The
+# last columns are those a new alert of a storm shares with the others of its pass
+# (`_PLAIN_NEW_TAIL`), which SQLite then spells out once instead of binding them for every row.
 _ALERT_COLUMNS = (
     "id",
-    "service_id",
     "incident_id",
     "dedup_key",
-    "status",
     "summary",
     "severity",
     "source",
@@ -171,14 +171,17 @@ _ALERT_COLUMNS = (
     "links",
     "group_key",
     "starts_at",
+    "expires_at",
+    "raw_payload",
+    "service_id",
+    "status",
     "first_seen_at",
     "last_seen_at",
-    "expires_at",
     "event_count",
     "acknowledged_at",
     "resolved_at",
-    "raw_payload",
 )
+_SPELLED_TAIL_FROM_ROWS = 32
 # Its rows' JSON columns hold, on SQLite, the texts the HTTP processes made (`AlertEvent.texts`).
 _INSERT_ALERTS = Insert(_ALERTS_TABLE, order=_ALERT_COLUMNS, json_text=True)
 _INSERT_INCIDENTS = Insert(Incident.__table__)
@@ -295,7 +298,7 @@ def ingest_requests(
                     event.severity, overrides=mapping, default=service.default_severity
                 )
             if current is None:
-                if (event.dedup_key, event.starts_at) in stale:
+                if stale and (event.dedup_key, event.starts_at) in stale:  # hashing is dear
                     continue
                 # A new alert is set up whole, in one go: most alerts of a storm are new.
                 group_key = known.group_keys[index]
@@ -762,10 +765,15 @@ def _write_alerts(
     if new_states:
         ids = _ids_for(driver, _ALERTS_TABLE.name, len(new_states), drawn_ids)
         rows = []
+        plain = []  # new alerts firing, seen once, neither acknowledged nor resolved: most
         firing = AlertStatus.FIRING.value  # a plain str binds without an adapter call
+        plain_tail = (service_id, firing, now, now, 1, None, None)
         # On SQLite the JSON columns take the texts the HTTP process made, when it made them;
         # PostgreSQL's JSON document of the rows needs the values themselves.
         texts_stored = not driver.postgres
+        # SQLite compiles a statement for each pass's tail (it spells `now`): worth it from a few
+        # dozen rows on, when binding the tail for every row would cost more.
+        spell_tail = texts_stored and len(new_states) >= _SPELLED_TAIL_FROM_ROWS
         for state, alert_id in zip(new_states, ids, strict=True):
             state.id = alert_id
             values = state.values
@@ -778,33 +786,38 @@ def _write_alerts(
                     values["links"],
                     values["raw_payload"],
                 )
-            rows.append(  # in _ALERT_COLUMNS' order
-                (
-                    alert_id,
-                    service_id,
-                    state.incident_id,
-                    state.dedup_key,
-                    get("status", firing),
-                    values["summary"],
-                    state.severity,
-                    values["source"],
-                    values["integration_type"],
-                    texts[0],  # labels
-                    texts[1],  # details
-                    texts[2],  # links
-                    state.group_key,
-                    values["starts_at"],
-                    now,
-                    values["last_seen_at"],
-                    values["expires_at"],
-                    values["event_count"],
-                    get("acknowledged_at"),
-                    get("resolved_at"),
-                    texts[3],  # raw payload
-                )
+            head = (  # in _ALERT_COLUMNS' order
+                alert_id,
+                state.incident_id,
+                state.dedup_key,
+                values["summary"],
+                state.severity,
+                values["source"],
+                values["integration_type"],
+                texts[0],  # labels
+                texts[1],  # details
+                texts[2],  # links
+                state.group_key,
+                values["starts_at"],
+                values["expires_at"],
+                texts[3],  # raw payload
             )
+            tail = (
+                service_id,
+                get("status", firing),
+                now,
+                values["last_seen_at"],
+                values["event_count"],
+                get("acknowledged_at"),
+                get("resolved_at"),
+            )
+            if spell_tail and tail == plain_tail:
+                plain.append(head)
+            else:
+                rows.append(head + tail)
+        driver.insert_values(_INSERT_ALERTS, plain, later=True, tail=plain_tail)
         driver.insert_values(_INSERT_ALERTS, rows, later=True)
-        result.alerts_created += len(rows)
+        result.alerts_created += len(new_states)
         if not driver.postgres:
             recent_keys(driver.connection.engine).inserted(
                 driver, service_id, [(state.dedup_key, state.id) for state in new_states]

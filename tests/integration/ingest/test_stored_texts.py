@@ -89,3 +89,28 @@ def test_a_repeat_in_the_same_commit_stores_the_latest_texts(
     [alert] = session.scalars(sa.select(Alert))
     assert alert.labels["instance"] == "db-2:9100"
     assert alert.event_count == 2
+
+
+def test_a_storms_new_alerts_are_stored_as_a_lone_alert_is(
+    session: Session, service: Service
+) -> None:
+    """A pass of many new alerts has SQLite spell their shared columns in the statement
+    (`Insert.sqlite_with_tail`) instead of binding them: the stored text is the same."""
+    storm = [_handed_over(_event(f"storm-{n}")) for n in range(40)]
+    ingest(session, service=service, events=storm, now=T0, command=CONFIG)
+    ingest(session, service=service, events=[_handed_over(_event("lone"))], now=T0, command=CONFIG)
+    session.flush()
+    columns = (
+        "service_id, status, first_seen_at, last_seen_at, event_count, acknowledged_at,"
+        " resolved_at, starts_at, expires_at, labels, details, links, raw_payload"
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ", ".join(f"{name.strip()}::text" for name in columns.split(","))
+    stored = {
+        row[0]: tuple(row[1:])
+        for row in session.execute(sa.text(f"SELECT dedup_key, {columns} FROM alerts"))
+    }
+    assert len(stored) == 41
+    assert {stored[f"storm-{n}"] for n in range(40)} == {stored["lone"]}
+    service_id, status, first_seen, last_seen, count = map(str, stored["lone"][:5])
+    assert (service_id, status, last_seen, count) == (str(service.id), "firing", first_seen, "1")
