@@ -122,6 +122,19 @@ def test_timestamps_read_back_as_the_same_moment_whatever_their_zone(
             assert stored.utcoffset() == timedelta(0)
 
 
+def _in_order(insert: Insert, values: dict[str, object]) -> tuple[object, ...]:
+    """A row for `insert_values`: every column in the `Insert`'s order, defaults filled in."""
+    return tuple(values.get(name, default) for name, default in insert.columns_with_defaults)
+
+
+def _flushed_and_read_back(session: Session, driver: Driver, ids: list[int]) -> list[Incident]:
+    driver.flush()
+    session.expire_all()
+    incidents = [session.get(Incident, incident_id) for incident_id in ids]
+    assert None not in incidents
+    return incidents  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize("count", [1, 5, COPY_FROM_ROWS + 4], ids=["one", "a few", "copy"])
 @pytest.mark.parametrize("later", [False, True], ids=["now", "later"])
 def test_rows_given_as_tuples_read_back_as_written(
@@ -143,15 +156,9 @@ def test_rows_given_as_tuples_read_back_as_written(
             started_at=T0 + timedelta(microseconds=n),
             affected_service_ids=[n],
         )
-        rows.append(
-            tuple(values.get(name, default) for name, default in insert.columns_with_defaults)
-        )
+        rows.append(_in_order(insert, values))
     driver.insert_values(insert, rows, later=later)
-    driver.flush()
-    session.expire_all()
-    for n, incident_id in enumerate(ids):
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
+    for n, incident in enumerate(_flushed_and_read_back(session, driver, ids)):
         assert incident.title == f"tab\there #{n}"
         assert incident.severity_set_by_user is bool(n % 2)
         assert incident.started_at == T0 + timedelta(microseconds=n)
@@ -174,18 +181,9 @@ def test_rows_sharing_their_last_columns_read_back_as_written(session: Session, 
     heads = []
     for n, incident_id in enumerate(ids):
         values = _incident_row(id=incident_id, affected_service_ids=[n])
-        heads.append(
-            tuple(
-                values.get(name, default)
-                for name, default in insert.columns_with_defaults[: -len(tail)]
-            )
-        )
+        heads.append(_in_order(insert, values)[: -len(tail)])
     driver.insert_values(insert, heads, tail=tail)
-    driver.flush()
-    session.expire_all()
-    for n, incident_id in enumerate(ids):
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
+    for n, incident in enumerate(_flushed_and_read_back(session, driver, ids)):
         assert (incident.title, incident.acknowledged_at) == (awkward, None)
         assert incident.started_at == T0 + timedelta(microseconds=7)
         assert incident.severity_set_by_user is True
