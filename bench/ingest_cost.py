@@ -112,10 +112,10 @@ def setup(database_url: str | None, prefix: str) -> Setup:
         os.environ["VIGIL_DATABASE_URL"] = database_url
     subprocess.run([str(VIGIL), "db", "upgrade"], check=True, capture_output=True)
 
-    from vigil.api.app import command_config
-    from vigil.cli.admin import INGEST_WRITER_SQLITE_CACHE_MIB
+    from vigil.cli.ingest_writer import SQLITE_CACHE_MIB as INGEST_WRITER_SQLITE_CACHE_MIB
     from vigil.clock import SystemClock
     from vigil.config import get_settings
+    from vigil.incidents.comms import command_config
     from vigil.integrations.writer import IngestWriter
     from vigil.notify.service import LinkConfig
     from vigil.storage.db import Database

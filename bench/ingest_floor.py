@@ -38,7 +38,7 @@ from pathlib import Path
 import orjson
 
 from ingest_cost import VIGIL
-from vigil.cli.admin import INGEST_WRITER_SQLITE_CACHE_MIB
+from vigil.cli.ingest_writer import SQLITE_CACHE_MIB as INGEST_WRITER_SQLITE_CACHE_MIB
 
 COLUMNS = (
     "id, service_id, incident_id, dedup_key, status, summary, severity, source, integration_type,"

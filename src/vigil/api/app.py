@@ -26,8 +26,7 @@ from vigil.api.errors import install_error_handlers
 from vigil.clock import Clock, SystemClock
 from vigil.config import Settings, get_settings
 from vigil.engine.runner import EmbeddedWorker, Engine, EngineConfig, WorkerProcess
-from vigil.incidents.comms import CommandConfig
-from vigil.incidents.impact import Thresholds
+from vigil.incidents.comms import CommandConfig, command_config
 from vigil.integrations.remote import RemoteIngestWriter
 from vigil.integrations.writer import IngestWriter
 from vigil.notify.senders import channels_from_settings
@@ -81,26 +80,6 @@ class VigilApp(FastAPI):
                 await fastlane.serve(self, found[0], found[1], scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
-
-
-def command_config(settings: Settings, links: LinkConfig) -> CommandConfig:
-    """Incident-command settings: war-room template, update cadence, severity thresholds."""
-    return CommandConfig(
-        links=links,
-        war_room_template=settings.war_room_template,
-        cadence_minutes={
-            "SEV1": settings.update_cadence_sev1_minutes,
-            "SEV2": settings.update_cadence_sev2_minutes,
-        },
-        announce_burst=settings.stakeholder_burst,
-        announce_window=timedelta(minutes=settings.stakeholder_burst_minutes),
-        thresholds=Thresholds(
-            sev1_customers=settings.severity_sev1_customers,
-            sev2_customers=settings.severity_sev2_customers,
-            sev1_revenue=settings.severity_sev1_revenue,
-            sev2_revenue=settings.severity_sev2_revenue,
-        ),
-    )
 
 
 def build_engine(settings: Settings, db: Database, clock: Clock, command: CommandConfig) -> Engine:

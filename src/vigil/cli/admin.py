@@ -20,6 +20,7 @@ from vigil.accounts import service as accounts
 from vigil.accounts.models import Role
 from vigil.accounts.schemas import TokenRead, UserCreate, UserRead
 from vigil.api.app import build_engine, command_config, create_app
+from vigil.cli import ingest_writer as ingest_writer_process
 from vigil.cli import processes
 from vigil.cli.demo import has_data, seed
 from vigil.cli.http_protocol import CoalescingHttpToolsProtocol
@@ -28,8 +29,7 @@ from vigil.clock import SystemClock
 from vigil.config import Settings, get_settings
 from vigil.engine import runner
 from vigil.engine.runner import Listener
-from vigil.integrations.remote import SOCKET_NAME, IngestServer, make_socket_dir
-from vigil.integrations.writer import IngestWriter
+from vigil.integrations.remote import SOCKET_NAME, make_socket_dir
 from vigil.notify.service import LinkConfig
 from vigil.services.snippets import integration_urls
 from vigil.storage import migrate
@@ -37,9 +37,6 @@ from vigil.storage.db import Database, is_postgres
 from vigil.web import set_password
 
 KEEP_ALIVE_SECONDS = 100
-# The ingest writer's SQLite page cache: 32 MiB kept an alert storm's index pages at hand
-# (+10% after a million alerts) and keeps the process well under 200 MB.
-INGEST_WRITER_SQLITE_CACHE_MIB = 32
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -48,19 +45,8 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
 
 
-def _database(
-    settings: Settings,
-    *,
-    check: bool = True,
-    sqlite_cache_mib: int | None = None,
-    ingest_writer: bool = False,
-) -> Database:
-    db = Database.from_url(
-        settings.resolved_database_url,
-        pool_size=settings.db_pool_size,
-        sqlite_cache_mib=sqlite_cache_mib,
-        ingest_writer=ingest_writer,
-    )
+def _database(settings: Settings, *, check: bool = True) -> Database:
+    db = Database.from_url(settings.resolved_database_url, pool_size=settings.db_pool_size)
     if check:
         migrate.check_schema(db.engine)
     return db
@@ -226,25 +212,7 @@ def ingest_writer(
 ) -> None:
     """Run as `vigil serve`'s ingest writer process: commit inbound alerts for its HTTP
     processes; stop at the end of standard input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = get_settings()
-    db = _database(settings, sqlite_cache_mib=INGEST_WRITER_SQLITE_CACHE_MIB, ingest_writer=True)
-    links = LinkConfig(base_url=settings.base_url, secret=settings.resolved_secret_key())
-    # Wake-ups for new paging go back with each answer: the HTTP process wakes the worker.
-    writer = IngestWriter(
-        db, SystemClock(), command_config(settings, links), on_paging=lambda: None
-    )
-    server = IngestServer(writer, socket_path)
-    processes.freeze_startup_objects()
-    server.start()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    processes.at_end_of_input(stop.set)
-    stop.wait()
-    server.stop()
-    db.dispose()
+    ingest_writer_process.run(socket_path)
 
 
 @db_app.command("upgrade")

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from vigil.config import Settings
 from vigil.errors import Conflict, NotFound, ValidationFailed
 from vigil.incidents.impact import Thresholds
 from vigil.incidents.models import (
@@ -49,6 +50,26 @@ class CommandConfig:
     # window one by one, and of the rest in one digest when the window ends.
     announce_burst: int = 5
     announce_window: timedelta = timedelta(minutes=10)
+
+
+def command_config(settings: Settings, links: LinkConfig) -> CommandConfig:
+    """Incident-command settings: war-room template, update cadence, severity thresholds."""
+    return CommandConfig(
+        links=links,
+        war_room_template=settings.war_room_template,
+        cadence_minutes={
+            "SEV1": settings.update_cadence_sev1_minutes,
+            "SEV2": settings.update_cadence_sev2_minutes,
+        },
+        announce_burst=settings.stakeholder_burst,
+        announce_window=timedelta(minutes=settings.stakeholder_burst_minutes),
+        thresholds=Thresholds(
+            sev1_customers=settings.severity_sev1_customers,
+            sev2_customers=settings.severity_sev2_customers,
+            sev1_revenue=settings.severity_sev1_revenue,
+            sev2_revenue=settings.severity_sev2_revenue,
+        ),
+    )
 
 
 def _page(session: Session, incident: Incident, *, body: str, event: str) -> PageContent:

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0
 from vigil.alerts.events import Action, AlertEvent
-from vigil.api.app import command_config
 from vigil.config import Settings
 from vigil.incidents import comms
+from vigil.incidents.comms import command_config
 from vigil.integrations.ingest import ingest_requests
 from vigil.notify import service as notify
 from vigil.notify.schemas import ChannelCreate

@@ -20,10 +20,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.payloads import pagerduty_trigger, prometheus_alert
-from vigil.api.app import command_config, create_app
+from vigil.api.app import create_app
 from vigil.clock import FakeClock
 from vigil.config import Settings
 from vigil.errors import Unavailable
+from vigil.incidents.comms import command_config
 from vigil.integrations.generic import parse_generic
 from vigil.integrations.ingest import IngestResult
 from vigil.integrations.remote import (

@@ -26,10 +26,10 @@ from tests.conftest import T0
 from tests.integration.ingest.committed import committed_service
 from tests.payloads import prometheus_alert
 from vigil.alerts.models import Alert
-from vigil.api.app import command_config
 from vigil.clock import FakeClock
 from vigil.config import Settings
 from vigil.errors import NotFound
+from vigil.incidents.comms import command_config
 from vigil.integrations.prometheus import parse_postable_alerts
 from vigil.integrations.writer import IngestJob, IngestWriter
 from vigil.notify.service import LinkConfig
