@@ -439,6 +439,23 @@ def test_a_prometheus_or_alertmanager_alert_reads_back_with_the_payload_as_poste
     assert "db-7:9100" not in json.dumps(stored)
 
 
+def test_a_pagerduty_events_raw_payload_leaves_out_its_routing_key(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    """The routing key is the service's integration key: any reader could send alerts with it."""
+    event = {
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {"summary": "Disk full", "source": "db-1", "severity": "critical"},
+        "client": "nagios",
+    }
+    ok(client.post("/v2/enqueue", json=event), 202)
+    [alert] = ok(client.get("/api/v1/alerts", headers=auth))["items"]
+    detail = ok(client.get(f"/api/v1/alerts/{alert['id']}", headers=auth))
+    assert detail["raw_payload"] == {name: v for name, v in event.items() if name != "routing_key"}
+    assert key not in json.dumps(detail)
+
+
 def test_a_large_raw_payload_is_not_stored_whole(
     client: TestClient, auth: dict[str, str], key: str
 ) -> None:

@@ -125,7 +125,13 @@ def parse_alert_event(
         details=details if isinstance(details, dict) else {"custom_details": details},
         links=links,
         starts_at=payload.timestamp,
-        raw=cap_raw(body, size_estimate=body_size, limit=raw_limit),
+        # Without `routing_key`: it is the service's integration key, a secret that lets whoever
+        # holds it raise alerts, and every reader of the alert would see it.
+        raw=cap_raw(
+            {name: value for name, value in body.items() if name != "routing_key"},
+            size_estimate=body_size,
+            limit=raw_limit,
+        ),
     )
 
 
