@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from tests.live.harness import PG_URL, DatabaseFactory
 from vigil.errors import SchemaOutOfDate
 from vigil.models import Base
 from vigil.storage import migrate
@@ -69,3 +72,41 @@ def test_every_id_sequence_has_the_name_ingest_draws_from(engine: sa.Engine) -> 
         t: f"{t}_id_seq" for t in named
     }
     assert {"alerts", "incidents"} <= set(named)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrading_takes_the_routing_key_out_of_stored_pagerduty_payloads(
+    backend: str, tmp_path: Path
+) -> None:
+    """Migration 0015: a secret kept before ingest left it out is gone after the upgrade; the
+    rest of the payload, and other formats' payloads, stay as they were."""
+    if backend == "postgresql" and PG_URL is None:
+        pytest.skip("PostgreSQL: set VIGIL_TEST_DATABASE_URL")
+    databases = DatabaseFactory(backend, tmp_path)
+    try:
+        url = databases.create().database_url
+        migrate.upgrade(url, "0014")
+        engine = make_engine(url)
+        pagerduty = {"routing_key": "k" * 32, "event_action": "trigger", "payload": {"a": 1}}
+        generic = {"routing_key": "not a secret here", "summary": "x"}
+        insert = sa.text(
+            "INSERT INTO alerts (id, service_id, dedup_key, status, summary, severity, source,"
+            " integration_type, labels, details, links, starts_at, first_seen_at, last_seen_at,"
+            " event_count, raw_payload) VALUES (:id, 1, :key, 'firing', 's', 'SEV1', '', :type,"
+            " '{}', '{}', '[]', :at, :at, :at, 1, :raw)"
+        )
+        at = datetime(2026, 12, 5, tzinfo=UTC)
+        with engine.begin() as conn:
+            for alert_id, kind, raw in ((1, "pagerduty", pagerduty), (2, "generic", generic)):
+                conn.execute(
+                    insert,
+                    {"id": alert_id, "key": kind, "type": kind, "at": at, "raw": json.dumps(raw)},
+                )
+        migrate.upgrade(url, "head")
+        with engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT id, raw_payload FROM alerts")).all())
+        engine.dispose()
+        loaded = {n: v if isinstance(v, dict) else json.loads(v) for n, v in stored.items()}
+        assert loaded == {1: {"event_action": "trigger", "payload": {"a": 1}}, 2: generic}
+    finally:
+        databases.drop_all()
