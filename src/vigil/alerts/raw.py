@@ -1,14 +1,14 @@
 """The last raw payload of an alert, stored without what the alert's own columns already hold.
 
 An alert from Prometheus or Alertmanager repeats its labels, annotations and links in its raw
-payload: stored whole, they were a third of every alert row and a seventh of what a storm of new
-alerts cost the ingest writer. So `compact_raw` keeps of a payload only what the columns
-written with it (labels, details, links, dedup key: always written together with the raw
-payload, from the same event) cannot give back exactly, and `restore_raw` puts the payload
-together again when someone reads it. A field is left out only when what the columns give back
-is equal to what was sent, so the restored payload is equal, value for value, to the one that
-came; only the order of its fields may differ: first those the columns give back, in the format's
-order, then the others in the order they came.
+payload: stored whole, they were a third of every alert row, and a storm of new alerts took the
+ingest writer about a tenth longer for them (16–17 against 15 µs an alert). So `compact_raw`
+keeps of a payload only what the columns written with it (labels, details, links, dedup key:
+always written together with the raw payload, from the same event) cannot give back exactly,
+and `restore_raw` puts the payload together again when someone reads it. A field is left out
+only when what the columns give back is equal to what was sent, so the restored payload is
+equal, value for value, to the one that came; only the order of its fields may differ: first
+those the columns give back, in the format's order, then the others in the order they came.
 
 Stored forms: a JSON object is a payload kept as it came (every format, and every row stored
 before compaction); a JSON array `[residual]` or `[residual, absent]` is a compacted one:

@@ -1,9 +1,9 @@
 """`vigil serve`'s ingest writer process, started as `python -m vigil ingest-writer`.
 
 It loads only what committing alerts needs: not the web app, the API, the CLI's commands and
-their libraries, which took the process from about 81 to 111 MB resident before its first
-alert, against issue #2's 200 MB per process (`vigil.__main__` sends the command here before
-the CLI is imported).
+their libraries, which took the process from 88 to 115 MB resident before its first alert,
+against issue #2's 200 MB per process (`vigil.__main__` sends the command here before the CLI
+is imported).
 """
 
 from __future__ import annotations

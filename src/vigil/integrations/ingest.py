@@ -157,7 +157,8 @@ _RESOLVE_WITHOUT_FIRING = Sql(
 _ALERTS_TABLE = Alert.__table__
 # The order of `_write_alerts`'s tuples (checked against the table when the module loads). The
 # last columns are those a new alert of a storm shares with the others of its pass
-# (`_PLAIN_NEW_TAIL`), which SQLite then spells out once instead of binding them for every row.
+# (`plain_tail` in `_write_alerts`), which SQLite then spells out once instead of binding them
+# for every row.
 _ALERT_COLUMNS = (
     "id",
     "incident_id",
